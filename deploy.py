@@ -1,0 +1,20 @@
+"""Converge a mail host: `pyinfra inventories/<name>.py deploy.py`.
+
+Thin on purpose: read the typed settings, then run each service's task in
+dependency order (TLS before the daemons that use it; Dovecot before Postfix,
+which hands it mail and authentication; OpenDKIM before Postfix, which calls
+it as a milter).
+"""
+
+from pyinfra import host
+
+from mailops.settings import parse_mail_settings
+from tasks import base, dovecot, opendkim, postfix, tls
+
+settings = parse_mail_settings(host.data.get("mailops"), source=f"host {host.name}")
+
+base.configure(settings)
+tls.configure(settings)
+dovecot.configure(settings)
+opendkim.configure(settings)
+postfix.configure(settings)

@@ -1,0 +1,71 @@
+"""The lab inventory: `mx1` in the local lab that `mailops lab up` brings up.
+
+Everything host-specific (address, SSH key, known host keys, the lab CA's
+certificate, mailbox password hashes) comes from the lab's state directory;
+nothing secret is in this file. Compare with inventories/prod.py.
+"""
+
+from mailops.lab.config import LabState
+from mailops.settings import parse_mail_settings
+
+_lab = LabState.load()
+
+
+def _mailbox(address, quota=None):
+    box = {"password_hash": _lab.password_hash(address)}
+    if quota:
+        box["quota"] = quota
+    return box
+
+
+_RFC2136 = {"provider": "rfc2136", "server": _lab.info["dns"]["server"],
+            "tsig_env": "MAILOPS_TSIG"}
+
+MAILOPS = {
+    "hostname": "mx1.example.test",
+    "ipv4": [_lab.address("mx1")],
+    "tls": {
+        "mode": "files",
+        "cert_file": str(_lab.root / "tls" / "fullchain.pem"),
+        "key_file": str(_lab.root / "tls" / "privkey.pem"),
+    },
+    "keystore": str(_lab.root / "keystore"),
+    "mynetworks": ["127.0.0.0/8"],
+    "domains": {
+        "example.test": {
+            "dns": _RFC2136,
+            "mailboxes": {
+                "alice": _mailbox("alice@example.test"),
+                "bob": _mailbox("bob@example.test"),
+                "tiny": _mailbox("tiny@example.test", quota="200K"),
+            },
+            "aliases": {
+                "postmaster": ["alice@example.test"],
+                "sales": ["alice@example.test", "bob@example.test"],
+            },
+        },
+        "tenant2.test": {
+            "dns": _RFC2136,
+            "mailboxes": {"carol": _mailbox("carol@tenant2.test")},
+            "aliases": {"postmaster": ["carol@tenant2.test"]},
+            "catch_all": "carol@tenant2.test",
+        },
+    },
+}
+
+# Validate now: a bad value stops pyinfra before it connects to anything.
+parse_mail_settings(MAILOPS, source="inventories/lab.py")
+
+mail_servers = [
+    (
+        "mx1.example.test",
+        {
+            "ssh_hostname": _lab.address("mx1"),
+            "ssh_user": "root",
+            "ssh_key": str(_lab.ssh_key),
+            "ssh_known_hosts_file": str(_lab.known_hosts),
+            "ssh_strict_host_key_checking": "yes",
+            "mailops": MAILOPS,
+        },
+    )
+]

@@ -1,0 +1,62 @@
+"""Example production inventory — copy it, change the names, keep secrets out.
+
+    pyinfra inventories/prod.py deploy.py          # converge the host(s)
+    mailops dns plan -i inventories/prod.py        # what DNS would change
+    mailops check -i inventories/prod.py           # the whole posture
+
+What goes here: host names, domains, mailboxes (password HASHES only:
+`mailops hash-password` or `doveadm pw -s ARGON2ID`), aliases, policy.
+What never goes here: DNS API tokens and TSIG secrets (environment variables
+named by `dns.token_env` / `dns.tsig_env`), DKIM private keys (the keystore
+directory, default ~/.local/share/mailops/keystore or $MAILOPS_KEYSTORE).
+
+Every key and its default is documented in src/mailops/settings.py; an unknown
+key or a bad value stops the run before any host is touched.
+"""
+
+from mailops.settings import parse_mail_settings
+
+MAILOPS = {
+    # The mail host's name: HELO, MX target, certificate name. Its A/AAAA and
+    # PTR must match (forward-confirmed reverse DNS, RFC 1912 §2.1).
+    "hostname": "mx1.example.com",
+    "ipv4": ["203.0.113.25"],
+    "ipv6": ["2001:db8::25"],
+    "tls": {
+        # "files": a certificate you already have (e.g. from your own ACME client).
+        "mode": "files",
+        "cert_file": "/etc/letsencrypt/live/mx1.example.com/fullchain.pem",
+        "key_file": "/etc/letsencrypt/live/mx1.example.com/privkey.pem",
+    },
+    "message_size_limit": "50M",
+    "default_quota": "2G",
+    "domains": {
+        "example.com": {
+            # Cloudflare: token from $CLOUDFLARE_API_TOKEN (DNS:Edit on this zone).
+            "dns": {"provider": "cloudflare"},
+            "mailboxes": {
+                "alice": {"password_hash": "{ARGON2ID}$argon2id$v=19$m=65536,t=3,p=1$REPLACE"
+                                           "$REPLACE", "quota": "5G"},
+            },
+            "aliases": {
+                "postmaster": ["alice@example.com"],
+                "abuse": ["alice@example.com"],
+            },
+            "dmarc": {"policy": "quarantine", "rua": ["dmarc-reports@example.com"]},
+            "mta_sts": {"mode": "testing"},
+        },
+        "example.org": {
+            # RFC 2136 + TSIG: secret from $MAILOPS_TSIG as name:algorithm:base64secret.
+            "dns": {"provider": "rfc2136", "server": "198.51.100.53"},
+            "mailboxes": {},
+            "aliases": {"postmaster": ["alice@example.com"]},
+            "catch_all": "alice@example.com",
+        },
+    },
+}
+
+parse_mail_settings(MAILOPS, source="inventories/prod.py")
+
+mail_servers = [
+    ("mx1.example.com", {"ssh_user": "root", "mailops": MAILOPS}),
+]

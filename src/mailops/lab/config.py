@@ -1,0 +1,149 @@
+"""The lab's fixed shape and its on-disk state.
+
+The lab is a small world on this machine: a bridge, an authoritative BIND and
+an apt cache on the bridge address, and two Debian 12 hosts under
+systemd-nspawn (`mx1`, the mail host deploys target; `remote`, a stock
+Postfix playing "the rest of the internet"). Every address below lives on the
+lab's own bridge; nothing else is ever a target.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+BRIDGE = "mailopslab0"
+SUBNET_PREFIX = "10.231.0"  # a /24 only this lab uses, on its own bridge
+GATEWAY = f"{SUBNET_PREFIX}.1"  # the bridge address: BIND and apt-cacher-ng listen here
+APT_PROXY_PORT = 3142
+SUITE = "bookworm"
+MIRROR = "http://deb.debian.org/debian"
+SECURITY_MIRROR = "http://deb.debian.org/debian-security"
+
+# The packages every lab host starts with: the minimum a real cloud image has
+# (systemd as PID 1, SSH, Python for the bounce hook, sudo). Anything the mail
+# host needs beyond this is the deploy's job.
+BASE_PACKAGES = (
+    "systemd-sysv",
+    "dbus",
+    "openssh-server",
+    "python3",
+    "iproute2",
+    "sudo",
+    "ca-certificates",
+    "netbase",
+    "less",
+)
+# `remote` is a stock Debian Postfix: the DSNs it sends back are real ones.
+REMOTE_PACKAGES = ("postfix", "bsd-mailx")
+
+ZONES = ("example.test", "tenant2.test", "remote.test")
+
+
+@dataclass(frozen=True)
+class Machine:
+    name: str  # nspawn machine name and short host name
+    fqdn: str
+    address: str
+
+
+MACHINES = (
+    Machine("mx1", "mx1.example.test", f"{SUBNET_PREFIX}.10"),
+    Machine("remote", "mx.remote.test", f"{SUBNET_PREFIX}.20"),
+)
+
+
+def machine(name: str) -> Machine:
+    for m in MACHINES:
+        if m.name == name:
+            return m
+    raise KeyError(f"no lab machine {name!r}; the lab has {', '.join(m.name for m in MACHINES)}")
+
+
+def state_dir() -> Path:
+    """Per-run state: overlays, keys, BIND data, passwords. Wiped by `lab down`."""
+    return Path(os.environ.get("MAILOPS_LAB_DIR", "/var/lib/mailops-lab"))
+
+
+def cache_dir() -> Path:
+    """Expensive, reusable, keyed artefacts (base trees, .deb cache). Outside the repo."""
+    return Path(os.environ.get("MAILOPS_LAB_CACHE", "/var/cache/mailops-lab"))
+
+
+class LabNotUp(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class LabState:
+    """What `lab up` wrote for pyinfra, the tests and `lab ssh` to find the lab."""
+
+    root: Path
+
+    @classmethod
+    def load(cls) -> "LabState":
+        root = state_dir()
+        if not (root / "lab.json").is_file():
+            raise LabNotUp(
+                f"the lab is not up (no {root / 'lab.json'}); run `mailops lab up` first"
+            )
+        return cls(root)
+
+    @property
+    def info(self) -> dict:
+        return json.loads((self.root / "lab.json").read_text())
+
+    @property
+    def ssh_key(self) -> Path:
+        return self.root / "ssh" / "id_ed25519"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.root / "ssh" / "known_hosts"
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.root / "tls" / "ca.pem"
+
+    def address(self, name: str) -> str:
+        return machine(name).address
+
+    def rootfs(self, name: str) -> Path:
+        """The running machine's file system as seen from this machine (overlay mount)."""
+        return self.root / "machines" / name / "merged"
+
+    def password(self, address: str) -> str:
+        return self._credentials(address)["password"]
+
+    def password_hash(self, address: str) -> str:
+        return self._credentials(address)["hash"]
+
+    def _credentials(self, address: str) -> dict:
+        """A random password per lab mailbox, made on first use, kept 0600 in the state.
+
+        The lab inventory holds only the hash, like a real one; tests read the
+        password from here. Nothing of it is ever committed.
+        """
+        path = self.root / "passwords.json"
+        known = json.loads(path.read_text()) if path.exists() else {}
+        if address not in known:
+            import secrets
+
+            from ..passwords import hash_password
+
+            password = secrets.token_urlsafe(18)
+            known[address] = {"password": password, "hash": hash_password(password)}
+            tmp = path.with_suffix(".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                json.dump(known, f)
+            os.replace(tmp, path)
+        return known[address]
+
+    @property
+    def tsig(self) -> tuple[str, str, str]:
+        """(key name, algorithm, base64 secret) of the lab BIND's update key."""
+        name, algorithm, secret = (self.root / "named" / "tsig.txt").read_text().split(":")
+        return name, algorithm, secret.strip()
