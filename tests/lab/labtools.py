@@ -1,0 +1,62 @@
+"""Small helpers the lab tests share: run pyinfra, run commands on lab hosts."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from mailops.lab import config
+from mailops.lab.config import LabState
+from mailops.lab.proc import pids_mentioning
+from mailops.lab.world import ssh_run
+
+REPO = Path(__file__).resolve().parents[2]
+PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@dataclass
+class DeployResult:
+    returncode: int
+    output: str
+    changed: int  # operations that changed something, over all hosts
+    unchanged: int
+    errors: int
+
+
+def deploy(inventory: str = "inventories/lab.py", *args: str, env: dict | None = None,
+           timeout: int = 900) -> DeployResult:
+    """Run the real pyinfra CLI, as an operator would, and read its results table."""
+    proc = subprocess.run(
+        [PYINFRA, "-y", *args, inventory, "deploy.py"],
+        cwd=REPO, capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+    out = _ANSI.sub("", proc.stdout + proc.stderr)
+    m = re.search(r"Grand total\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)", out)
+    num = lambda v: 0 if v == "-" else int(v)  # noqa: E731
+    changed, errors, unchanged = (num(m.group(2)), num(m.group(3)), num(m.group(4))) if m else (
+        -1, -1, -1)
+    return DeployResult(proc.returncode, out, changed, unchanged, errors)
+
+
+def on(machine: str, command: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a shell command as root on a lab machine over SSH."""
+    return ssh_run(LabState.load(), machine, command, check=check)
+
+
+def machine_snapshot() -> dict:
+    """What the lab may change on this machine: links, mounts, lab processes."""
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    with open("/proc/self/mounts") as f:
+        mounts = sorted(line.split()[1] for line in f)
+    return {
+        "links": sorted(line.split(":")[1].strip().split("@")[0] for line in links.splitlines()),
+        "mounts": mounts,
+        "lab_processes": pids_mentioning(str(config.state_dir())),
+        "state_dir": config.state_dir().exists(),
+    }
