@@ -36,8 +36,10 @@ BASE_PACKAGES = (
     "netbase",
     "less",
 )
-# `remote` is a stock Debian Postfix: the DSNs it sends back are real ones.
-REMOTE_PACKAGES = ("postfix", "bsd-mailx")
+# `remote` is a stock Debian Postfix: the DSNs it sends back are real ones. It
+# checks what it receives like a real receiver: OpenDKIM in verify mode adds
+# Authentication-Results, policyd-spf adds Received-SPF.
+REMOTE_PACKAGES = ("postfix", "bsd-mailx", "opendkim", "postfix-policyd-spf-python")
 
 ZONES = ("example.test", "tenant2.test", "remote.test")
 

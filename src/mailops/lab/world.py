@@ -87,6 +87,14 @@ def _configure_remote(root: Path, m: config.Machine, fs: Path) -> None:
         fqdn=m.fqdn, gateway=config.GATEWAY
     )
     (fs / "etc/postfix/main.cf").write_text(text)
+    with open(fs / "etc/postfix/master.cf", "a") as f:
+        f.write((TEMPLATES / "remote-master.cf.append").read_text())
+    (fs / "etc/opendkim.conf").write_text(
+        Template((TEMPLATES / "remote-opendkim.conf.j2").read_text()).render(
+            fqdn=m.fqdn, gateway=config.GATEWAY))
+    # Debian's unit reads the socket from /etc/default/opendkim, overriding the conf.
+    (fs / "etc/default/opendkim").write_text("RUNDIR=/run/opendkim\nUSER=opendkim\n"
+                                             "GROUP=opendkim\nPIDFILE=$RUNDIR/$NAME.pid\n")
     for table in ("refuse", "transport"):
         (fs / "etc/postfix" / table).write_text("")
     shutil.copy(root / "tls" / "ca.pem", fs / "etc/ssl/certs/mailops-lab-ca.pem")
