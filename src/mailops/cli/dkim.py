@@ -1,10 +1,190 @@
-"""`mailops dkim` commands."""
+"""`mailops dkim …` (status, retire) and `mailops rotate-dkim`.
+
+Status, dry runs and retirement planning read only the local keystore (and the
+inventory for settings); they never need DNS or host access. Real rotations
+and retirements go through the ports of ``mailops.dkim.ports.default_ports``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
-app = typer.Typer(no_args_is_help=True, help="dkim commands.")
+app = typer.Typer(
+    no_args_is_help=True,
+    help="DKIM keys: status and retirement. Rotate with `mailops rotate-dkim`.",
+)
+
+DEFAULT_INVENTORY = "inventories/lab.py"
+
+DomainsArg = Annotated[
+    list[str] | None,
+    typer.Argument(help="Domains to act on (default: every domain in the inventory).",
+                   show_default=False),
+]
+InventoryOpt = Annotated[
+    Path,
+    typer.Option("-i", "--inventory", envvar="MAILOPS_INVENTORY",
+                 help="pyinfra inventory file (env MAILOPS_INVENTORY)."),
+]
+DryRunOpt = Annotated[
+    bool,
+    typer.Option("--dry-run", help="Print the steps a real run would take; change nothing."),
+]
+MarginOpt = Annotated[
+    str,
+    typer.Option("--margin", help="Verification margin added to Postfix's maximal_queue_lifetime "
+                 "before a retiring key's record is withdrawn, e.g. '7d', '36h', 86400."),
+]
+KeystoreOpt = Annotated[
+    Path | None,
+    typer.Option("--keystore", help="Keystore directory (default: the inventory's "
+                 "mailops.keystore / MAILOPS_KEYSTORE)."),
+]
+
+_DURATION = re.compile(r"^(\d+)\s*([smhdw]?)$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-def rotate_dkim() -> None:
-    """Rotate DKIM keys (not implemented yet)."""
-    raise typer.Exit(1)
+def _error(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _margin(text: str) -> timedelta:
+    m = _DURATION.match(text.strip())
+    if not m:
+        raise _error(f"--margin: found {text!r}; expected a duration such as '7d', '36h' or "
+                     "a number of seconds (0 or more)")
+    return timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
+
+
+def _load(inventory: Path, keystore: Path | None, domains: list[str] | None, *,
+          clock=None):
+    """(hosts, settings, Keystore, selected DomainPolicy list) or a clear exit."""
+    from ..dkim.keystore import Keystore
+    from ..dkim.rotation import policies_from_hosts
+    from ..inventory import load_inventory
+    from ..settings import SettingsError
+
+    try:
+        hosts = load_inventory(inventory)
+    except SettingsError as e:
+        raise _error(str(e)) from None
+    settings = hosts[0].settings
+    paths = {h.settings.keystore for h in hosts}
+    if keystore is None and len(paths) > 1:
+        raise _error(f"{inventory}: hosts name different keystores ({', '.join(map(str, paths))}); "
+                     "expected one — pass --keystore")
+    ks = Keystore(keystore or settings.keystore, clock=clock)
+    policies = policies_from_hosts(hosts)
+    if domains:
+        unknown = [d for d in domains if d not in policies]
+        if unknown:
+            raise _error(f"{', '.join(unknown)}: not a domain of {inventory}; expected one of "
+                         f"{', '.join(sorted(policies))}")
+        selected = [policies[d] for d in domains]
+    else:
+        selected = [policies[d] for d in sorted(policies)]
+    return hosts, settings, ks, selected
+
+
+def _run(domains, inventory, dry_run, margin, wait_timeout, keystore, *, retire_only: bool):
+    from ..dkim.keystore import KeystoreError
+    from ..dkim.ports import PortsUnavailable, default_ports
+    from ..dkim.rotation import format_results
+    from ..dkim.rotation import rotate_dkim as run
+
+    margin_td = _margin(margin)
+    try:
+        if retire_only and dry_run and keystore is not None and not inventory.is_file():
+            # Retirement planning needs nothing but the keystore: the retire-after
+            # times were fixed when each key started retiring.
+            from ..dkim.keystore import Keystore
+            from ..dkim.rotation import DomainPolicy
+
+            hosts, settings, ks = [], None, Keystore(keystore)
+            policies = [DomainPolicy(d) for d in (domains or ks.domains())]
+        else:
+            hosts, settings, ks, policies = _load(inventory, keystore, domains)
+    except KeystoreError as e:
+        raise _error(str(e)) from None
+    ports = None
+    if not dry_run:
+        try:
+            ports = default_ports(hosts, settings)
+        except PortsUnavailable as e:
+            raise _error(str(e), 1) from None
+    try:
+        results = run(ks, ports, policies, dry_run=dry_run, retire_only=retire_only,
+                      margin=margin_td, wait_timeout=wait_timeout)
+    except ValueError as e:
+        raise _error(str(e)) from None
+    typer.echo(format_results(results))
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)
+
+
+def rotate_dkim(
+    domains: DomainsArg = None,
+    inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
+    dry_run: DryRunOpt = False,
+    margin: MarginOpt = "7d",
+    wait_timeout: Annotated[float, typer.Option(
+        "--wait-timeout", help="Seconds to wait for every authoritative name server to serve "
+        "the new record.")] = 600.0,
+    keystore: KeystoreOpt = None,
+) -> None:
+    """Rotate DKIM keys: new key, publish, wait for DNS, deploy, probe, activate; retire old.
+
+    Safe to interrupt and re-run: a pending rotation resumes where it stopped.
+    """
+    _run(domains, inventory, dry_run, margin, wait_timeout, keystore, retire_only=False)
+
+
+@app.command("retire")
+def retire(
+    domains: DomainsArg = None,
+    inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
+    dry_run: DryRunOpt = False,
+    margin: MarginOpt = "7d",
+    keystore: KeystoreOpt = None,
+) -> None:
+    """Withdraw records of retiring keys past their retire-after time; destroy their keys."""
+    _run(domains, inventory, dry_run, margin, 0.0, keystore, retire_only=True)
+
+
+@app.command("status")
+def status(
+    domains: DomainsArg = None,
+    inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
+    keystore: KeystoreOpt = None,
+) -> None:
+    """Show each domain's keys: selector, algorithm, state, since, next step and when."""
+    from ..dkim.keystore import Keystore, KeystoreError, utc_now
+    from ..dkim.rotation import status_table
+
+    try:
+        if keystore is not None:
+            ks = Keystore(keystore)
+            names = list(domains or ks.domains())
+        else:
+            if not inventory.is_file() and os.environ.get("MAILOPS_KEYSTORE"):
+                ks = Keystore(os.environ["MAILOPS_KEYSTORE"])
+                names = list(domains or ks.domains())
+            else:
+                _, _, ks, policies = _load(inventory, None, domains)
+                names = [p.name for p in policies]
+                if not domains:
+                    names = sorted(set(names) | set(ks.domains()))
+        if not names:
+            typer.echo(f"{ks.path}: no DKIM keys yet")
+            return
+        typer.echo(status_table(ks, names, utc_now()), nl=False)
+    except KeystoreError as e:
+        raise _error(str(e)) from None
