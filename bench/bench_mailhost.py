@@ -25,10 +25,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "lab"))
 
-from mailclients import MX1, new_message, tls_context  # noqa: E402
+from mailclients import MX1, new_message, tls_context
 
-from mailops.lab.config import LabState  # noqa: E402
-from mailops.lab.world import ssh_run  # noqa: E402
+from mailops.lab.config import LabState
+from mailops.lab.world import ssh_run
 
 PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
 

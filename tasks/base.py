@@ -15,7 +15,7 @@ def configure(settings: MailSettings) -> None:
     files.line(
         name="Map the host name to itself in /etc/hosts",
         path="/etc/hosts",
-        line=rf"^127\.0\.1\.1\s",
+        line=r"^127\.0\.1\.1\s",
         replace=f"127.0.1.1 {settings.hostname} {short}",
     )
     files.put(

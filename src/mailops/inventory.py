@@ -30,8 +30,8 @@ def load_inventory(path: str | Path) -> list[MailHost]:
     """
     path = Path(path)
     if not path.is_file():
-        raise SettingsError([f"{path}: found no such file; expected a pyinfra inventory "
-                             "such as inventories/prod.py"], str(path))
+        raise SettingsError([(f"{path}: found no such file; expected a pyinfra inventory "
+                             "such as inventories/prod.py")], str(path))
     hosts, problems = [], []
     for name, data in _host_data(path).items():
         if "mailops" not in data:
@@ -43,8 +43,8 @@ def load_inventory(path: str | Path) -> list[MailHost]:
     if problems:
         raise SettingsError(problems, str(path))
     if not hosts:
-        raise SettingsError([f"{path}: found no host with `mailops` data; expected at least "
-                             "one host tuple (name, {'mailops': {...}})"], str(path))
+        raise SettingsError([(f"{path}: found no host with `mailops` data; expected at least "
+                             "one host tuple (name, {'mailops': {...}})")], str(path))
     return hosts
 
 

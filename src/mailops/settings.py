@@ -468,8 +468,8 @@ def parse_mail_settings(raw: Any, source: str = "mailops") -> MailSettings:
     c = _Collector()
     path = "mailops"
     if not isinstance(raw, dict):
-        raise SettingsError([f"{path}: found {_describe(raw)}; expected a mapping (dict) "
-                             "— see inventories/prod.py for an example"], source)
+        raise SettingsError([(f"{path}: found {_describe(raw)}; expected a mapping (dict) "
+                             "— see inventories/prod.py for an example")], source)
     _check_keys(c, path, raw, _TOP_KEYS)
     if "hostname" not in raw:
         c.add(f"{path}.hostname", "nothing", "the mail host's FQDN, e.g. 'mx1.example.com'")
@@ -543,7 +543,7 @@ def parse_mail_settings(raw: Any, source: str = "mailops") -> MailSettings:
 
 def _check_local_target(c, path, address, target, domains, names) -> None:
     """A target in a hosted domain must exist, or mail to it bounces at delivery time."""
-    local, dom = target.split("@")
+    _local, dom = target.split("@")
     if dom not in names:
         return  # remote target: forwarded as is
     d = next(d for d in domains if d.name == dom)

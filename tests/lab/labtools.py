@@ -38,10 +38,14 @@ def deploy(inventory: str = "inventories/lab.py", *args: str, env: dict | None =
     )
     out = _ANSI.sub("", proc.stdout + proc.stderr)
     m = re.search(r"Grand total\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)", out)
-    num = lambda v: 0 if v == "-" else int(v)  # noqa: E731
-    changed, errors, unchanged = (num(m.group(2)), num(m.group(3)), num(m.group(4))) if m else (
-        -1, -1, -1)
+    if not m:
+        return DeployResult(proc.returncode, out, -1, -1, -1)
+    changed, errors, unchanged = (_count(m.group(i)) for i in (2, 3, 4))
     return DeployResult(proc.returncode, out, changed, unchanged, errors)
+
+
+def _count(cell: str) -> int:
+    return 0 if cell == "-" else int(cell)
 
 
 def on(machine: str, command: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -16,7 +16,7 @@ SERVICES = ("postfix", "dovecot", "opendkim")
 def main_pids() -> dict[str, str]:
     out = on("mx1", "for s in " + " ".join(SERVICES) + "; do "
              "systemctl show -p MainPID --value $s; done").stdout.split()
-    return dict(zip(SERVICES, out))
+    return dict(zip(SERVICES, out, strict=True))
 
 
 def reloads_since(cursor: str) -> str:
@@ -64,7 +64,7 @@ def test_changing_one_value_rewrites_only_its_file_and_reloads_only_its_service(
 
 def changed_operations(output: str) -> list[str]:
     """Names of operations whose row in pyinfra's results table counts a success (a change)."""
-    rows = re.findall(r"^\s{4}(\S.*?)\s{2,}(\d+)\s+(\S+)\s+(\S+)\s+(\S+)\s*$", output, re.M)
+    rows = re.findall(r"^\s{4}(\S.*?)\s{2,}(\d+)\s+(\S+)\s+(\S+)\s+(\S+)\s*$", output, re.MULTILINE)
     return [name for name, _hosts, success, _err, _nc in rows
             if success != "-" and name != "Grand total"]
 

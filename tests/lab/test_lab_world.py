@@ -57,7 +57,8 @@ def test_a_bad_inventory_fails_with_named_fields_and_touches_nothing(lab, tmp_pa
         "  'domains': {'Example..test': {},\n"
         "              'tenant2.test': {'mailboxes': {'carol': {'password_hash': 'hunter2'}}}}}\n"
         "parse_mail_settings(MAILOPS, source='bad.py')\n"
-        f"mail_servers = [('mx1', {{'ssh_hostname': '{lab.address('mx1')}', 'mailops': MAILOPS}})]\n"
+        f"mail_servers = [('mx1', {{'ssh_hostname': '{lab.address('mx1')}',\n"
+        "                           'mailops': MAILOPS})]\n"
     )
     result = deploy(str(bad))
     assert result.returncode != 0

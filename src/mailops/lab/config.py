@@ -85,7 +85,7 @@ class LabState:
     root: Path
 
     @classmethod
-    def load(cls) -> "LabState":
+    def load(cls) -> LabState:
         root = state_dir()
         if not (root / "lab.json").is_file():
             raise LabNotUp(

@@ -31,7 +31,7 @@ def _write_key(path: Path, key) -> None:
 def make_ca_and_cert(directory: Path, names: list[str], addresses: list[str]) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o700)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mailops lab CA")])
     ca = (

@@ -19,7 +19,8 @@ class LabError(RuntimeError):
     """A lab step failed; the message says which and what to look at."""
 
 
-def run(cmd: list[str], *, check: bool = True, quiet: bool = True, **kw) -> subprocess.CompletedProcess:
+def run(cmd: list[str], *, check: bool = True, quiet: bool = True,
+        **kw) -> subprocess.CompletedProcess:
     result = subprocess.run(cmd, capture_output=quiet, text=True, **kw)
     if check and result.returncode != 0:
         detail = (result.stderr or result.stdout or "").strip()[-2000:] if quiet else ""
