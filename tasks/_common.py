@@ -1,0 +1,103 @@
+"""Shared pieces of the service tasks: the package set, template rendering, local scratch."""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from pyinfra import host
+from pyinfra.api.operation import OperationMeta
+from pyinfra.facts.deb import DebPackages
+from pyinfra.operations import apt, files, server
+
+from mailops.mailhost import JINJA_ENV_KWARGS
+
+TEMPLATES = Path(__file__).parent.parent / "templates"
+
+# Everything the mail host runs, installed by ONE apt operation so that each service
+# task can run on its own and in any order (Dovecot's sockets live in Postfix's spool
+# and belong to the postfix user; Postfix needs OpenDKIM's group).
+MAIL_PACKAGES = [
+    "postfix",
+    "postfix-sqlite",  # sqlite: tables (the bounce suppression list)
+    "dovecot-core",
+    "dovecot-imapd",
+    "dovecot-lmtpd",
+    "opendkim",
+    "opendkim-tools",
+    "openssl",
+    "ca-certificates",
+]
+
+
+PRESEED = ("echo 'postfix postfix/main_mailer_type select No configuration'"
+           " | debconf-set-selections")
+
+
+def install_mail_packages() -> OperationMeta:
+    """Pre-seed debconf for Postfix, then install the mail packages (idempotent)."""
+    # Without this, postfix's postinst asks (or, non-interactively, writes an "Internet
+    # site" main.cf we would then fight). "No configuration" leaves /etc/postfix to us.
+    # Fact-checked twice: when the deploy is planned and again when it runs (an earlier
+    # task of the same deploy may have installed postfix in between).
+    def postfix_missing() -> bool:
+        return "postfix" not in host.get_fact(DebPackages)
+
+    if postfix_missing():
+        server.shell(
+            name="Pre-seed debconf: postfix/main_mailer_type = No configuration",
+            commands=[PRESEED],
+            _if=postfix_missing,
+        )
+    # Refresh the package lists only when something is missing: a converged host then
+    # reports zero changes however old its apt cache is.
+    installed = host.get_fact(DebPackages)
+    return apt.packages(
+        name="Install the mail packages (Postfix, Dovecot, OpenDKIM)",
+        packages=MAIL_PACKAGES,
+        update=any(p not in installed for p in MAIL_PACKAGES),
+        cache_time=3600,
+    )
+
+
+def template(name: str, src: str, dest: str, context: dict, *, user: str = "root",
+             group: str = "root", mode: str = "644") -> OperationMeta:
+    """files.template with the Jinja options the tests render with (mailhost.render)."""
+    return files.template(
+        name=name,
+        src=str(TEMPLATES / src),
+        dest=dest,
+        user=user,
+        group=group,
+        mode=mode,
+        # files.template pops "loader" from this dict: hand it a fresh copy every time.
+        jinja_env_kwargs=dict(JINJA_ENV_KWARGS),
+        **context,
+    )
+
+
+_scratch: Path | None = None
+
+
+def local_secret(content: str, label: str) -> str:
+    """Write rendered secret content to a private local file (0600 in a 0700 dir).
+
+    The path is content-addressed (different hosts, different content, different file)
+    and lives until the pyinfra process exits: operations are evaluated again at
+    execution time and need the file then.
+    """
+    global _scratch
+    if _scratch is None:
+        _scratch = Path(tempfile.mkdtemp(prefix="mailops-secrets-"))  # mode 0700
+        atexit.register(shutil.rmtree, _scratch, ignore_errors=True)
+    data = content.encode()
+    path = _scratch / f"{label}-{hashlib.sha256(data).hexdigest()[:16]}"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+    return str(path)

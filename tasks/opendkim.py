@@ -1,0 +1,87 @@
+"""OpenDKIM: sign mail of every hosted domain with its active key; verify inbound mail.
+
+install -> configure -> activate:
+1. the mail packages (tasks._common.install_mail_packages);
+2. per hosted domain, the ACTIVE key from the local keystore
+   (``Keystore(settings.keystore).ensure_key(domain, algorithm)`` — creates one only if
+   the domain has none; never overwrites) uploaded to
+   /etc/opendkim/keys/<domain>/<selector>.private, opendkim 0600, through
+   tasks._secret.secret_file: compared by SHA-256, never diffed, never printed;
+3. /etc/opendkim.conf, KeyTable, SigningTable (refile: ``*@domain``) and TrustedHosts,
+   rendered whole; the socket directory /var/spool/postfix/opendkim (opendkim:postfix,
+   setgid, so the socket is group postfix);
+4. `opendkim -n` as a gate; restart when opendkim.conf or the socket directory
+   changed, reload (SIGUSR1: re-reads configuration, tables and keys) when only tables
+   or keys changed.
+"""
+
+from __future__ import annotations
+
+from pyinfra.api import deploy
+from pyinfra.operations import files, server, systemd
+from pyinfra.operations.util import any_changed
+
+from mailops import mailhost as mh
+from mailops.dkim.keystore import Keystore
+from mailops.settings import MailSettings
+
+from ._common import install_mail_packages, template
+from ._secret import secret_file
+
+
+@deploy("OpenDKIM")
+def configure(settings: MailSettings) -> None:
+    keystore = Keystore(settings.keystore)
+    keys = {d.name: keystore.ensure_key(d.name, d.dkim_algorithm) for d in settings.domains}
+    ctx = mh.opendkim_context(settings, {name: k.selector for name, k in keys.items()})
+
+    install_mail_packages()
+
+    dirs = [
+        files.directory(name=f"Create {mh.OPENDKIM_DIR}", path=mh.OPENDKIM_DIR,
+                        user="root", group="opendkim", mode="750"),
+        files.directory(name=f"Create {mh.OPENDKIM_KEYS_DIR}", path=mh.OPENDKIM_KEYS_DIR,
+                        user="opendkim", group="opendkim", mode="700"),
+    ]
+    key_ops = []
+    for dk in ctx["keys"]:
+        key = keys[dk.domain]  # settings.Domain.name is lower-case already
+        dirs.append(files.directory(
+            name=f"Create {mh.OPENDKIM_KEYS_DIR}/{dk.domain}",
+            path=f"{mh.OPENDKIM_KEYS_DIR}/{dk.domain}",
+            user="opendkim", group="opendkim", mode="700",
+        ))
+        key_ops.append(secret_file(
+            name=f"DKIM key {dk.domain} selector {dk.selector} (content never shown)",
+            src=str(key.private_key_path), dest=dk.host_path,
+            user="opendkim", group="opendkim", mode="600",
+        ))
+
+    # Socket directory inside the Postfix spool: group postfix + setgid, so the socket
+    # OpenDKIM creates there is opendkim:postfix (0770 with UMask 007).
+    sock_dir = files.directory(
+        name="OpenDKIM socket directory in the Postfix spool",
+        path=f"{mh.POSTFIX_SPOOL}/{mh.OPENDKIM_SOCKET_DIR}",
+        user="opendkim", group="postfix", mode="2750",
+    )
+
+    conf = template("Render /etc/opendkim.conf", "opendkim/opendkim.conf.j2", mh.OPENDKIM_CONF,
+                    ctx, user="root", group="root", mode="644")
+    tables = [
+        template(f"Render {mh.OPENDKIM_DIR}/{t}", f"opendkim/{t}.j2", f"{mh.OPENDKIM_DIR}/{t}",
+                 ctx, user="root", group="opendkim", mode="640")
+        for t in ("KeyTable", "SigningTable", "TrustedHosts")
+    ]
+
+    all_ops = [conf, sock_dir, *dirs, *tables, *key_ops]
+    server.shell(name="Check the OpenDKIM configuration (opendkim -n)",
+                 commands=[f"opendkim -n -x {mh.OPENDKIM_CONF}"], _if=any_changed(*all_ops))
+    systemd.service(name="Restart OpenDKIM (opendkim.conf or socket changed)",
+                    service="opendkim", running=None, restarted=True,
+                    _if=any_changed(conf, sock_dir))
+    systemd.service(name="Reload OpenDKIM (tables or keys changed)",
+                    service="opendkim", running=None, reloaded=True,
+                    _if=lambda: (conf.did_not_change() and sock_dir.did_not_change()
+                                 and any_changed(*dirs, *tables, *key_ops)()))
+    systemd.service(name="OpenDKIM enabled and running", service="opendkim",
+                    running=True, enabled=True)
