@@ -72,6 +72,9 @@ def _check_keys(c: _Collector, path: str, data: dict, allowed: set[str]) -> None
 
 # RFC 1035 §2.3.1 / RFC 1123 §2.1: letters, digits, hyphens; labels 1-63, name <= 253.
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# Names that are not host names (SPF include targets like _spf.google.com, RFC 7208
+# §7.1; DNS zones) may carry underscore labels (RFC 2181 §11).
+_DNS_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 # RFC 5321 §4.1.2 dot-atom local part (we do not accept quoted local parts in config).
 _LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 # Dovecot password schemes (doveadm pw -l) or a bare crypt(3) / PHC string.
@@ -92,6 +95,13 @@ def is_domain(value: Any) -> bool:
     return len(labels) >= 2 and all(_LABEL.match(label) for label in labels)
 
 
+def is_dns_name(value: Any) -> bool:
+    if not isinstance(value, str) or not value or len(value) > 253 or value != value.lower():
+        return False
+    labels = value.rstrip(".").split(".")
+    return len(labels) >= 2 and all(_DNS_LABEL.match(label) for label in labels)
+
+
 def is_address(value: Any) -> bool:
     if not isinstance(value, str) or value.count("@") != 1:
         return False
@@ -106,6 +116,13 @@ def is_password_hash(value: Any) -> bool:
 def _domain(c: _Collector, path: str, value: Any) -> str:
     if not is_domain(value):
         c.add(path, _describe(value), "a lower-case domain name such as 'example.com'")
+        return "invalid.invalid"
+    return value.rstrip(".")
+
+
+def _dns_name(c: _Collector, path: str, value: Any) -> str:
+    if not is_dns_name(value):
+        c.add(path, _describe(value), "a lower-case DNS name such as '_spf.example.com'")
         return "invalid.invalid"
     return value.rstrip(".")
 
@@ -401,7 +418,7 @@ def _parse_domain(c: _Collector, path: str, name: str, raw: Any) -> Domain:
     spf_raw = _dict(c, f"{path}.spf", raw.get("spf"))
     _check_keys(c, f"{path}.spf", spf_raw, _SPF_KEYS)
     spf = Spf(
-        include=tuple(_domain(c, f"{path}.spf.include[{i}]", d)
+        include=tuple(_dns_name(c, f"{path}.spf.include[{i}]", d)
                       for i, d in enumerate(_list(c, f"{path}.spf.include",
                                                   spf_raw.get("include", [])))),
         ip4=_networks(c, f"{path}.spf.ip4", spf_raw.get("ip4", []), 4),

@@ -44,13 +44,13 @@ def test_changing_one_value_rewrites_only_its_file_and_reloads_only_its_service(
     inventory = tmp_path / "changed.py"
     inventory.write_text(
         f"exec(open({str(REPO / 'inventories/lab.py')!r}).read())\n"
-        "MAILOPS['message_size_limit'] = '30M'\n"
+        "MAILOPS['client_message_rate_limit'] = 77\n"
     )
     before = main_pids()
     try:
         changed = deploy(str(inventory))
         assert changed.returncode == 0, changed.output[-4000:]
-        assert on("mx1", "postconf -h message_size_limit").stdout.strip() == str(30 * 1024**2)
+        assert on("mx1", "postconf -h smtpd_client_message_rate_limit").stdout.strip() == "77"
         ops = changed_operations(changed.output)
         assert any("main.cf" in op for op in ops), ops
         assert any("reload" in op.lower() and "postfix" in op.lower() for op in ops), ops
@@ -59,7 +59,7 @@ def test_changing_one_value_rewrites_only_its_file_and_reloads_only_its_service(
     finally:
         back = deploy()
         assert back.returncode == 0
-    assert on("mx1", "postconf -h message_size_limit").stdout.strip() == str(50 * 1024**2)
+    assert on("mx1", "postconf -h smtpd_client_message_rate_limit").stdout.strip() == "120"
 
 
 def changed_operations(output: str) -> list[str]:

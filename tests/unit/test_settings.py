@@ -82,3 +82,9 @@ def test_a_hash_made_by_mailops_hash_password_is_accepted():
     data = good()
     data["domains"]["example.test"]["mailboxes"]["alice"]["password_hash"] = hash_password("pw")
     assert parse_mail_settings(data).mailboxes[0].password_hash.startswith("{ARGON2ID}$argon2id$")
+
+
+def test_an_spf_include_may_name_an_underscore_domain():
+    data = good()
+    data["domains"]["example.test"]["spf"] = {"include": ["_spf.google.com"]}
+    assert parse_mail_settings(data).domain("example.test").spf.include == ("_spf.google.com",)

@@ -1,0 +1,105 @@
+"""Bounce benchmarks: print ratios measured side by side in one run.
+
+1. Parsing throughput on the 117 flufl.bounce corpus messages: mailops
+   (parse_bytes: kind, recipients, status, reason, hard/permanent) against
+   flufl.bounce (message_from_bytes + all_failures, which runs every detector
+   and returns permanent and temporary addresses; scan_message is timed too).
+2. The hook's wall time per message (a fresh `python3 -S hook.py` process
+   writing to SQLite) against `python3 -S -c pass`: the cost above the
+   interpreter start.
+
+Run: uv run python bench/bench_bounce.py [--rounds N]
+Not a test; never fails on speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import email
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+CORPUS = Path(os.environ.get("MAILOPS_BOUNCE_CORPUS", "/work/shared/corpora/flufl-bounce"))
+
+
+def _time(fn, messages, rounds, reset=lambda: None):
+    best = float("inf")
+    for _ in range(rounds):
+        reset()  # no cache carried over from the previous round
+        t0 = time.perf_counter()
+        for data in messages:
+            fn(data)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def bench_parse(messages, rounds):
+    from flufl.bounce import all_failures, scan_message
+
+    from mailops.bounce.classify import reason_from_text
+    from mailops.bounce.parse import parse_bytes
+
+    t_mailops = _time(parse_bytes, messages, rounds, reset=reason_from_text.cache_clear)
+    t_flufl_all = _time(lambda d: all_failures(email.message_from_bytes(d)), messages, rounds)
+    t_flufl_scan = _time(lambda d: scan_message(email.message_from_bytes(d)), messages, rounds)
+    n = len(messages)
+    print(f"parse: {n} messages, best of {rounds} rounds")
+    for name, t in (("mailops parse_bytes", t_mailops), ("flufl.bounce all_failures", t_flufl_all),
+                    ("flufl.bounce scan_message", t_flufl_scan)):
+        print(f"  {name:28s} {t * 1000:8.1f} ms  {n / t:8.0f} msg/s")
+    print(f"  ratio mailops/flufl(all_failures) time: {t_mailops / t_flufl_all:.2f}x "
+          f"(< 1 means mailops is faster)")
+    print(f"  ratio mailops/flufl(scan_message) time: {t_mailops / t_flufl_scan:.2f}x")
+
+
+def bench_hook(sample: bytes, runs: int):
+    hook = ROOT / "src" / "mailops" / "bounce" / "hook.py"
+    env = {"PATH": os.environ.get("PATH", "")}
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-S", "-E", str(hook), "--db", f"{tmp}/b.sqlite3",
+               "--quarantine", f"{tmp}/q", "--secret-file", f"{tmp}/none",
+               "MAILER-DAEMON", "bounces@example.org"]
+        base = [sys.executable, "-S", "-E", "-c", "pass"]
+        # What any stdlib bounce hook must import at least: the email parser
+        # and sqlite3.
+        floor = [sys.executable, "-S", "-E", "-c", "import email.parser, sqlite3, re"]
+        subprocess.run(cmd, input=sample, env=env, check=True)  # create the database
+        hook_times, base_times, floor_times = [], [], []
+        for _ in range(runs):
+            for argv, out in ((cmd, hook_times), (base, base_times), (floor, floor_times)):
+                t0 = time.perf_counter()
+                proc = subprocess.run(argv, input=sample, env=env, capture_output=True)
+                out.append(time.perf_counter() - t0)
+                assert proc.returncode == 0, proc.stderr
+    h, b = statistics.median(hook_times), statistics.median(base_times)
+    f = statistics.median(floor_times)
+    print(f"hook: median of {runs} runs, one {len(sample)}-byte DSN per process")
+    print(f"  python3 -S hook.py                         {h * 1000:7.1f} ms")
+    print(f"  python3 -S -c pass                         {b * 1000:7.1f} ms")
+    print(f"  python3 -S -c 'import email.parser, sqlite3, re' {f * 1000:7.1f} ms")
+    print(f"  ratio hook/interpreter start: {h / b:.2f}x (extra {1000 * (h - b):.1f} ms/message)")
+    print(f"  ratio hook/stdlib import floor: {h / f:.2f}x")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--hook-runs", type=int, default=30)
+    args = ap.parse_args()
+    messages = [p.read_bytes() for p in sorted((CORPUS / "messages").glob("*.txt"))]
+    if not messages:
+        sys.exit(f"no corpus at {CORPUS}/messages (set MAILOPS_BOUNCE_CORPUS)")
+    bench_parse(messages, args.rounds)
+    sample = (ROOT / "tests" / "fixtures" / "bounces" / "postfix_user_unknown.eml").read_bytes()
+    bench_hook(sample, args.hook_runs)
+
+
+if __name__ == "__main__":
+    main()

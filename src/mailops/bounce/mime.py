@@ -1,0 +1,187 @@
+"""MIME helpers shared by the bounce parser: decoded text, report parts.
+
+Standard library only.  Every function here tolerates broken input (bad
+charsets, bad base64, missing boundaries): it degrades to "less text", never
+raises, because the hook must never crash on what strangers send us.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import quopri
+import re
+from email.message import Message
+
+# Parts that carry (a copy of) the original message: never scanned for failed
+# recipients.  RFC 3462/6522 (text/rfc822-headers), RFC 6533 §6 (the
+# message/global* forms).
+ORIGINAL_TYPES = frozenset({
+    "message/rfc822", "message/global", "text/rfc822-headers", "message/rfc822-headers",
+    "message/global-headers", "message/partial", "message/external-body",
+})
+DSN_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
+FEEDBACK_TYPES = frozenset({"message/feedback-report"})
+MDN_TYPES = frozenset({"message/disposition-notification",
+                       "message/global-disposition-notification"})
+
+_TAG_RE = re.compile(r"<br\s*/?>|</p\s*>|</div\s*>|</tr\s*>|</li\s*>", re.I)
+_STRIP_RE = re.compile(r"<(?:style|script)\b.*?</(?:style|script)\s*>|<[^>]*>", re.I | re.S)
+
+
+def header(msg: Message, name: str) -> str:
+    """A header as readable text (RFC 2047 words decoded), '' when absent or broken."""
+    try:
+        value = msg.get(name)
+    except Exception:
+        return ""
+    if value is None:
+        return ""
+    value = str(value)
+    if "=?" in value:
+        try:
+            from email.header import decode_header, make_header
+
+            value = str(make_header(decode_header(value)))
+        except Exception:
+            pass
+    return value.replace("\r", "").replace("\n", " ").strip()
+
+
+def _decode_bytes(raw: bytes, charset: str | None) -> str:
+    for cs in (charset, "utf-8"):
+        if not cs:
+            continue
+        try:
+            return raw.decode(cs)
+        except (LookupError, UnicodeDecodeError, ValueError):
+            continue
+    return raw.decode("latin-1")
+
+
+def content_type(part: Message) -> str:
+    try:
+        return part.get_content_type().lower()
+    except Exception:
+        return "text/plain"
+
+
+def part_text(part: Message) -> str:
+    """The decoded text of a leaf text part; HTML is flattened to text."""
+    try:
+        raw = part.get_payload(decode=True)
+    except Exception:
+        raw = None
+    if raw is None:
+        payload = part.get_payload()
+        if isinstance(payload, str):
+            raw = payload.encode("ascii", "surrogateescape")
+        else:
+            return ""
+    try:
+        charset = part.get_content_charset()
+    except Exception:
+        charset = None
+    text = _decode_bytes(raw, charset)
+    if content_type(part) == "text/html":
+        text = html_to_text(text)
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def html_to_text(text: str) -> str:
+    text = _TAG_RE.sub("\n", text)
+    text = _STRIP_RE.sub("", text)
+    return html.unescape(text).replace("\xa0", " ")
+
+
+def report_part_text(part: Message) -> str:
+    """The text of a message/* report part (delivery-status, feedback-report).
+
+    Python's parser splits message/delivery-status into blocks of headers and
+    parses other message/* types as an embedded message, so rebuild the field
+    text from what it made.  RFC 6533 §6 allows message/global-delivery-status
+    to be base64 or quoted-printable encoded, and to carry raw UTF-8.
+    """
+    try:
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            blocks = []
+            for block in payload:
+                if not isinstance(block, Message):
+                    continue
+                # raw_items() and get_payload(decode=True) keep 8-bit bytes;
+                # items()/get_payload() would turn raw UTF-8 into U+FFFD.
+                lines = [f"{k}: {v}".encode("utf-8", "surrogateescape")
+                         for k, v in block.raw_items()]
+                body = block.get_payload(decode=True)
+                if isinstance(body, bytes) and body.strip():
+                    lines.append(b"")
+                    lines.append(body)
+                blocks.append(b"\n".join(lines))
+            raw = b"\n\n".join(blocks)
+        elif isinstance(payload, str):
+            raw = payload.encode("utf-8", "surrogateescape")
+        else:
+            return ""
+        cte = str(part.get("content-transfer-encoding", "")).strip().lower()
+        if cte == "base64":
+            try:
+                raw = base64.b64decode(re.sub(rb"[^A-Za-z0-9+/=]", b"", raw) + b"==")
+            except (binascii.Error, ValueError):
+                pass
+        elif cte == "quoted-printable":
+            raw = quopri.decodestring(raw)
+        return _decode_bytes(raw, "utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    except Exception:
+        return ""
+
+
+def walk_report(msg: Message):
+    """Yield (content_type, part) for the parts of a report, depth first,
+    without descending into the returned original message."""
+    stack = [msg]
+    seen = 0
+    while stack:
+        part = stack.pop()
+        seen += 1
+        if seen > 500:  # a MIME bomb is not a bounce
+            return
+        ctype = content_type(part)
+        yield ctype, part
+        if ctype in ORIGINAL_TYPES or ctype in DSN_TYPES or ctype in FEEDBACK_TYPES \
+                or ctype in MDN_TYPES:
+            continue
+        if part.is_multipart():
+            try:
+                children = part.get_payload()
+            except Exception:
+                continue
+            if isinstance(children, list):
+                stack.extend(reversed([c for c in children if isinstance(c, Message)]))
+
+
+def parse_fields(text: str) -> list[list[tuple[str, str]]]:
+    """Split RFC 3464 §2.1 field text into blocks of (lowercase name, value).
+
+    Blocks are separated by blank lines (a whitespace-only line counts as
+    blank: some MTAs emit " " between groups); continuation lines are unfolded.
+    """
+    blocks: list[list[tuple[str, str]]] = []
+    current: list[tuple[str, str]] = []
+    for line in text.split("\n"):
+        if not line.strip():
+            if current:
+                blocks.append(current)
+                current = []
+            continue
+        if line[0] in " \t" and current:
+            name, value = current[-1]
+            current[-1] = (name, value + " " + line.strip())
+            continue
+        name, sep, value = line.partition(":")
+        if sep and name and " " not in name.strip() and len(name) < 60:
+            current.append((name.strip().lower(), value.strip()))
+    if current:
+        blocks.append(current)
+    return blocks

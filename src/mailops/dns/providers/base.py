@@ -1,0 +1,90 @@
+"""What every DNS provider offers mailops: read the records it cares about, apply changes.
+
+A provider works on one zone. :meth:`Provider.read` returns the live RRsets
+at the names mailops manages (and every name below the given subtrees, so
+stale DKIM selectors are seen); :meth:`Provider.apply` makes the live zone
+match a list of :class:`~mailops.dns.plan.Change`, touching only the values
+each change's key owns. Credentials come from the environment only.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ...settings import DnsProvider
+
+if TYPE_CHECKING:
+    from ..plan import Change
+
+# RFC 1035 §3.3: a <character-string> is one length octet plus at most 255 octets.
+TXT_CHUNK = 255
+
+
+@dataclass(frozen=True)
+class RRset:
+    """A live RRset as the provider serves it, values in records.canonical form."""
+
+    name: str
+    type: str
+    ttl: int
+    values: tuple[str, ...]
+    # True when the provider carries mailops's own marker on it (Cloudflare
+    # record comment), i.e. mailops created it. False = unknown, not "foreign".
+    marked: bool = False
+
+
+class ProviderError(Exception):
+    """A provider call failed; the message names the domain, what happened, what to do."""
+
+    def __init__(self, domain: str, what: str, todo: str):
+        self.domain, self.what, self.todo = domain, what, todo
+        super().__init__(f"{domain}: {what} — {todo}. Nothing more was changed; "
+                         "`mailops dns plan` shows what is still to do.")
+
+
+def split_txt(value: str) -> list[bytes]:
+    """One TXT value as the character-strings of ONE record (RFC 1035 §3.3.14).
+
+    Verifiers concatenate the strings of a single record (RFC 6376 §3.6.2.2,
+    RFC 7208 §3.3); two records would be two keys / two SPF policies instead.
+    """
+    data = value.encode()
+    return [data[i:i + TXT_CHUNK] for i in range(0, len(data), TXT_CHUNK)] or [b""]
+
+
+def join_txt(strings: Sequence[bytes]) -> str:
+    return b"".join(strings).decode("utf-8", "replace")
+
+
+class Provider(ABC):
+    kind = "base"
+
+    def __init__(self, config: DnsProvider, domain: str, env: Mapping[str, str] | None = None):
+        self.config = config
+        self.domain = domain  # for messages: the hosted domain that uses this zone
+        self.zone = config.zone or domain
+        self.env = os.environ if env is None else env
+
+    def credential(self, var: str, form: str) -> str:
+        value = self.env.get(var, "").strip()
+        if not value:
+            raise ProviderError(self.domain, f"the environment variable {var} is not set "
+                                f"({self.kind} needs it for zone {self.zone})",
+                                f"export {var}={form} and run the command again")
+        return value
+
+    def effective_ttl(self, ttl: int) -> int:
+        """The TTL the provider will really store for a requested one."""
+        return ttl
+
+    @abstractmethod
+    def read(self, names: Collection[str], subtrees: Collection[str] = ()) -> list[RRset]:
+        """Live A/AAAA/CNAME/MX/TXT RRsets at ``names`` and anywhere under ``subtrees``."""
+
+    @abstractmethod
+    def apply(self, changes: Sequence[Change]) -> None:
+        """Make the zone match ``changes``; values the change keys do not own stay as they are."""

@@ -1,0 +1,142 @@
+"""Parsing real-shaped bounce messages: what an operator sees per recipient."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mailops.bounce.parse import parse_bytes
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "bounces"
+
+
+def parse(name: str):
+    return parse_bytes((FIXTURES / name).read_bytes())
+
+
+def only(report):
+    assert len(report.bounces) == 1, report
+    return report.bounces[0]
+
+
+def test_postfix_dsn_reports_unknown_user_as_hard_with_codes_and_original_message_id():
+    report = parse("postfix_user_unknown.eml")
+    b = only(report)
+    assert report.kind == "dsn"
+    assert (b.recipient, b.action, b.status, b.replycode) == (
+        "no.such.user@example.net", "failed", "5.1.1", 550)
+    assert (b.reason, b.hard, b.permanent) == ("userunknown", True, True)
+    assert b.reporting_mta == "mx1.example.org"
+    assert "User unknown in virtual mailbox table" in b.diagnostic
+    assert report.message_id == "<may-news-0001@example.org>"
+
+
+def test_postfix_delay_warning_is_not_a_permanent_failure():
+    b = only(parse("postfix_delayed.eml"))
+    assert (b.action, b.status, b.permanent, b.hard) == ("delayed", "4.4.1", False, False)
+    assert b.reason == "networkerror"
+
+
+def test_dsn_with_two_recipients_reports_each_with_its_own_reason():
+    report = parse("postfix_two_recipients.eml")
+    by_rcpt = {b.recipient: b for b in report.bounces}
+    assert set(by_rcpt) == {"full@example.com", "anyone@no-such-domain.example"}
+    full = by_rcpt["full@example.com"]
+    assert (full.status, full.reason, full.hard, full.permanent) == (
+        "5.2.2", "mailboxfull", False, True)
+    gone = by_rcpt["anyone@no-such-domain.example"]
+    assert (gone.status, gone.reason, gone.hard) == ("5.4.4", "hostunknown", True)
+    assert report.message_id == "<invite-77@example.org>"
+
+
+def test_exim_text_bounce_reports_the_failed_recipient_as_moved_and_hard():
+    report = parse("exim_x_failed_recipients.eml")
+    b = only(report)
+    assert report.kind == "legacy"
+    assert (b.recipient, b.status, b.replycode, b.reason, b.hard) == (
+        "gone@example.com", "5.1.6", 550, "hasmoved", True)
+    assert "no longer valid" in b.diagnostic
+    assert report.message_id == "<invoice-1234@example.org>"
+
+
+def test_gmail_no_such_user_is_hard():
+    b = only(parse("gmail_no_such_user.eml"))
+    assert (b.recipient, b.status, b.replycode, b.reason, b.hard) == (
+        "missing.person@gmail.com", "5.1.1", 550, "userunknown", True)
+
+
+def test_gmail_spam_rejection_is_permanent_but_not_hard():
+    b = only(parse("gmail_spam_block.eml"))
+    assert (b.status, b.reason, b.permanent, b.hard) == ("5.7.1", "spamdetected", True, False)
+
+
+def test_microsoft_365_recipient_not_found_is_hard_despite_the_null_mx_code():
+    # Microsoft reuses 5.1.10 (RFC 7505 null MX) for "recipient not found".
+    b = only(parse("m365_recipient_not_found.eml"))
+    assert (b.recipient, b.status, b.reason, b.hard) == (
+        "j.doe@contoso.com", "5.1.10", "userunknown", True)
+
+
+def test_microsoft_365_banned_ip_is_a_block_not_a_bad_address():
+    b = only(parse("m365_banned_ip.eml"))
+    assert (b.status, b.reason, b.hard) == ("5.7.606", "blocked", False)
+
+
+def test_qmail_bounce_takes_the_status_from_the_diagnostic_text():
+    report = parse("qmail_mailbox_full.eml")
+    b = only(report)
+    assert report.kind == "legacy"
+    assert (b.recipient, b.status, b.reason, b.permanent, b.hard) == (
+        "stuffed@example.net", "5.2.2", "mailboxfull", True, False)
+
+
+def test_rfc6533_global_dsn_keeps_utf8_recipients_and_separates_failure_from_delay():
+    report = parse("rfc6533_global_dsn.eml")
+    by_rcpt = {b.recipient: b for b in report.bounces}
+    assert set(by_rcpt) == {"用户@例子.广告", "josé@exemplo.com.br"}
+    assert by_rcpt["用户@例子.广告"].hard is True
+    assert by_rcpt["josé@exemplo.com.br"].action == "delayed"
+    assert by_rcpt["josé@exemplo.com.br"].permanent is False
+
+
+def test_rfc6533_xtext_escaped_utf8_address_is_decoded():
+    b = only(parse("rfc6533_downgraded_xtext.eml"))
+    assert b.recipient == "上海@example.cn"
+    assert (b.status, b.reason, b.hard) == ("5.6.7", "contenterror", False)
+
+
+def test_arf_report_is_a_complaint_not_a_bounce():
+    report = parse("arf_abuse_complaint.eml")
+    assert report.kind == "arf"
+    assert report.feedback_type == "abuse"
+    b = only(report)
+    assert (b.recipient, b.reason, b.permanent, b.hard) == (
+        "annoyed@example-isp.net", "feedback", False, False)
+    assert report.message_id == "<deals-2024-21@example.org>"
+
+
+@pytest.mark.parametrize("name", ["autoreply_rfc3834.eml", "vacation_outlook.eml"])
+def test_auto_replies_are_vacation_not_bounces(name):
+    report = parse(name)
+    assert report.kind == "autoreply"
+    assert all(b.reason == "vacation" and not b.permanent for b in report.bounces)
+
+
+def test_a_personal_reply_mentioning_an_address_is_not_a_bounce():
+    report = parse("personal_reply_not_bounce.eml")
+    assert report.kind == "not-bounce"
+    assert report.bounces == []
+
+
+def test_original_recipient_is_preferred_over_a_rewritten_final_recipient():
+    raw = (FIXTURES / "postfix_user_unknown.eml").read_bytes().replace(
+        b"Final-Recipient: rfc822; no.such.user@example.net",
+        b"Final-Recipient: rfc822; mailbox-4711@store.example.net")
+    b = only(parse_bytes(raw))
+    assert b.recipient == "no.such.user@example.net"
+
+
+def test_garbage_is_not_a_bounce():
+    assert parse_bytes(b"\x00\xff garbage").kind == "not-bounce"
+    assert parse_bytes(b"").kind == "not-bounce"
