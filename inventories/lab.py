@@ -31,6 +31,8 @@ MAILOPS = {
     },
     "keystore": str(_lab.root / "keystore"),
     "mynetworks": ["127.0.0.0/8"],
+    # The lab BIND is the only DNS there is: no root to resolve from.
+    "resolvers": [_lab.info["dns"]["server"]],
     "domains": {
         "example.test": {
             "dns": _RFC2136,

@@ -72,16 +72,19 @@ def configure(settings: MailSettings) -> None:
                  ctx, user="root", group="opendkim", mode="640")
         for t in ("KeyTable", "SigningTable", "TrustedHosts")
     ]
+    unbound = template(f"Render {mh.OPENDKIM_UNBOUND_CONF}", "opendkim/unbound.conf.j2",
+                       mh.OPENDKIM_UNBOUND_CONF, ctx, user="root", group="opendkim", mode="640")
 
-    all_ops = [conf, sock_dir, *dirs, *tables, *key_ops]
+    all_ops = [conf, unbound, sock_dir, *dirs, *tables, *key_ops]
     server.shell(name="Check the OpenDKIM configuration (opendkim -n)",
                  commands=[f"opendkim -n -x {mh.OPENDKIM_CONF}"], _if=any_changed(*all_ops))
     systemd.service(name="Restart OpenDKIM (opendkim.conf or socket changed)",
                     service="opendkim", running=None, restarted=True,
-                    _if=any_changed(conf, sock_dir))
+                    _if=any_changed(conf, unbound, sock_dir))
     systemd.service(name="Reload OpenDKIM (tables or keys changed)",
                     service="opendkim", running=None, reloaded=True,
-                    _if=lambda: (conf.did_not_change() and sock_dir.did_not_change()
+                    _if=lambda: (conf.did_not_change() and unbound.did_not_change()
+                                 and sock_dir.did_not_change()
                                  and any_changed(*dirs, *tables, *key_ops)()))
     systemd.service(name="OpenDKIM enabled and running", service="opendkim",
                     running=True, enabled=True)

@@ -61,6 +61,7 @@ DOVECOT_USERS = "/etc/dovecot/users"
 OPENDKIM_CONF = "/etc/opendkim.conf"  # the path Debian's opendkim.service reads
 OPENDKIM_DIR = "/etc/opendkim"
 OPENDKIM_KEYS_DIR = "/etc/opendkim/keys"
+OPENDKIM_UNBOUND_CONF = "/etc/opendkim/unbound.conf"  # used only with settings.resolvers
 
 # RFC 5321 §4.5.3.1.8: a server MUST accept at least 100 recipients per transaction;
 # clients handle "452 too many recipients" by sending the rest in a new transaction
@@ -435,6 +436,12 @@ def opendkim_context(settings: MailSettings, selectors: Mapping[str, str], *,
         "trusted_hosts": trusted_hosts(settings),
         "tables_dir": tables_dir,
         "socket": f"{spool}/{OPENDKIM_SOCKET}",
+        "resolvers": list(settings.resolvers),
+        "unbound_conf": OPENDKIM_UNBOUND_CONF,
+        # Unbound answers these special-use TLDs (RFC 6761) itself with NXDOMAIN unless
+        # told not to; a hosted domain under one (a lab's .test) must be looked up.
+        "special_use_tlds": sorted({d.rsplit(".", 1)[-1] for d in hosted_domains(settings)}
+                                   & {"test", "invalid", "localhost", "onion", "local"}),
     }
 
 

@@ -188,16 +188,18 @@ def _dict(c: _Collector, path: str, value: Any) -> dict:
     return value
 
 
-def _ips(c: _Collector, path: str, value: Any, version: int) -> tuple[str, ...]:
+def _ips(c: _Collector, path: str, value: Any, version: int | None) -> tuple[str, ...]:
+    """IP addresses of one version, or of either when version is None."""
     out = []
     for i, item in enumerate(_list(c, path, value)):
         try:
             ip = ipaddress.ip_address(item)
-            if ip.version != version:
+            if version and ip.version != version:
                 raise ValueError
             out.append(str(ip))
         except ValueError:
-            c.add(f"{path}[{i}]", _describe(item), f"an IPv{version} address")
+            kind = f"an IPv{version} address" if version else "an IP address"
+            c.add(f"{path}[{i}]", _describe(item), kind)
     return tuple(out)
 
 
@@ -308,6 +310,10 @@ class MailSettings:
     client_message_rate_limit: int = 120
     client_recipient_rate_limit: int = 600
     mynetworks: tuple[str, ...] = ("127.0.0.0/8", "[::1]/128")
+    # DNS resolvers OpenDKIM asks for keys. Empty (default): its built-in libunbound
+    # resolves from the root itself and validates DNSSEC. Set it when the host must use
+    # a given resolver (a split-horizon or lab DNS, a local validating resolver).
+    resolvers: tuple[str, ...] = ()
 
     def domain(self, name: str) -> Domain:
         for d in self.domains:
@@ -335,6 +341,7 @@ _TOP_KEYS = {
     "client_message_rate_limit",
     "client_recipient_rate_limit",
     "mynetworks",
+    "resolvers",
 }
 _DOMAIN_KEYS = {"dns", "mailboxes", "aliases", "catch_all", "spf", "dmarc", "mta_sts", "tlsrpt",
                 "dkim"}
@@ -552,6 +559,7 @@ def parse_mail_settings(raw: Any, source: str = "mailops") -> MailSettings:
                                          raw.get("client_recipient_rate_limit",
                                                  defaults.client_recipient_rate_limit), 0, 1000000),
         mynetworks=tuple(raw.get("mynetworks", defaults.mynetworks)),
+        resolvers=_ips(c, f"{path}.resolvers", raw.get("resolvers", []), None),
     )
     if c.problems:
         raise SettingsError(c.problems, source)

@@ -61,6 +61,6 @@ def machine_snapshot() -> dict:
     return {
         "links": sorted(line.split(":")[1].strip().split("@")[0] for line in links.splitlines()),
         "mounts": mounts,
-        "lab_processes": pids_mentioning(str(config.state_dir())),
+        "lab_processes": pids_mentioning(str(config.state_dir()) + "/"),
         "state_dir": config.state_dir().exists(),
     }

@@ -20,7 +20,8 @@ from .proc import start_daemon, wait_until
 def start(root: Path) -> int:
     d = root / "apt-cacher-ng"
     d.mkdir(parents=True, exist_ok=True)
-    cache = config.cache_dir() / "apt-cacher-ng"
+    # One cache per lab: two apt-cacher-ng processes must not write the same directory.
+    cache = config.cache_dir() / f"apt-cacher-ng-{config.INDEX}"
     cache.mkdir(parents=True, exist_ok=True)
     (d / "acng.conf").write_text(
         f"CacheDir: {cache}\n"

@@ -14,8 +14,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-BRIDGE = "mailopslab0"
-SUBNET_PREFIX = "10.231.0"  # a /24 only this lab uses, on its own bridge
+# Several labs can run side by side (one per developer session): MAILOPS_LAB_INDEX=N
+# gives lab N its own bridge, /24, machine names and state directory.
+INDEX = int(os.environ.get("MAILOPS_LAB_INDEX", "0"))
+if not 0 <= INDEX <= 99:
+    raise ValueError(f"MAILOPS_LAB_INDEX: found {INDEX}; expected a number from 0 to 99")
+BRIDGE = f"mailopslab{INDEX}"
+SUBNET_PREFIX = f"10.231.{INDEX}"  # a /24 only this lab uses, on its own bridge
 GATEWAY = f"{SUBNET_PREFIX}.1"  # the bridge address: BIND and apt-cacher-ng listen here
 APT_PROXY_PORT = 3142
 SUITE = "bookworm"
@@ -66,12 +71,18 @@ def machine(name: str) -> Machine:
 
 def state_dir() -> Path:
     """Per-run state: overlays, keys, BIND data, passwords. Wiped by `lab down`."""
-    return Path(os.environ.get("MAILOPS_LAB_DIR", "/var/lib/mailops-lab"))
+    default = "/var/lib/mailops-lab" + (f"-{INDEX}" if INDEX else "")
+    return Path(os.environ.get("MAILOPS_LAB_DIR", default))
 
 
 def cache_dir() -> Path:
     """Expensive, reusable, keyed artefacts (base trees, .deb cache). Outside the repo."""
     return Path(os.environ.get("MAILOPS_LAB_CACHE", "/var/cache/mailops-lab"))
+
+
+def nspawn_name(name: str) -> str:
+    # Short: nspawn names the host side of the veth "vb-" + the machine name (15 chars max).
+    return f"mo{INDEX}-{name}"
 
 
 class LabNotUp(RuntimeError):

@@ -63,7 +63,7 @@ def boot(root: Path, m: config.Machine, fs: Path) -> int:
         "systemd-nspawn",
         "--boot",
         f"--directory={fs}",
-        f"--machine=mailops-{m.name}",
+        f"--machine={config.nspawn_name(m.name)}",
         f"--hostname={m.name}",
         # Without --keep-unit nspawn asks a system bus this machine does not have.
         "--keep-unit",

@@ -92,6 +92,9 @@ def _configure_remote(root: Path, m: config.Machine, fs: Path) -> None:
     (fs / "etc/opendkim.conf").write_text(
         Template((TEMPLATES / "remote-opendkim.conf.j2").read_text()).render(
             fqdn=m.fqdn, gateway=config.GATEWAY))
+    (fs / "etc/opendkim-unbound.conf").write_text(
+        Template((TEMPLATES / "remote-unbound.conf.j2").read_text()).render(
+            gateway=config.GATEWAY))
     # Debian's unit reads the socket from /etc/default/opendkim, overriding the conf.
     (fs / "etc/default/opendkim").write_text("RUNDIR=/run/opendkim\nUSER=opendkim\n"
                                              "GROUP=opendkim\nPIDFILE=$RUNDIR/$NAME.pid\n")
@@ -136,7 +139,7 @@ def down(log=print) -> None:
             except ValueError:
                 pass
     # Leftovers whose pid files were lost: anything still naming the lab's paths.
-    for pid in pids_mentioning(str(root)):
+    for pid in pids_mentioning(str(root) + "/"):
         log(f"stopping leftover process {pid}")
         stop(pid, timeout=5)
     for mount in reversed(_mounts_under(root)):
