@@ -54,13 +54,21 @@ def on(machine: str, command: str, check: bool = True) -> subprocess.CompletedPr
 
 
 def machine_snapshot() -> dict:
-    """What the lab may change on this machine: links, mounts, lab processes."""
+    """What this lab may change on this machine: links, mounts, processes.
+
+    Other labs (MAILOPS_LAB_INDEX) may come and go meanwhile, so links and
+    mounts of theirs are left out; anything of this lab's is in.
+    """
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    names = [line.split(":")[1].strip().split("@")[0] for line in links.splitlines()]
+    theirs = re.compile(r"^(mailopslab|vb-mo)\d+")
+    ours = re.compile(rf"^(mailopslab{config.INDEX}$|vb-mo{config.INDEX}-)")
     with open("/proc/self/mounts") as f:
         mounts = sorted(line.split()[1] for line in f)
     return {
-        "links": sorted(line.split(":")[1].strip().split("@")[0] for line in links.splitlines()),
-        "mounts": mounts,
+        "links": sorted(n for n in names if ours.match(n) or not theirs.match(n)),
+        "mounts": [m for m in mounts if "mailops-lab" not in m
+                   or m.startswith(str(config.state_dir()) + "/")],
         "lab_processes": pids_mentioning(str(config.state_dir()) + "/"),
         "state_dir": config.state_dir().exists(),
     }
