@@ -9,12 +9,15 @@ it as a milter).
 from pyinfra import host
 
 from mailops.settings import parse_mail_settings
-from tasks import base, dovecot, opendkim, postfix, tls
+from tasks import base, bounce, dovecot, mta_sts, opendkim, postfix, tls
 
 settings = parse_mail_settings(host.data.get("mailops"), source=f"host {host.name}")
 
 base.configure(settings)
 tls.configure(settings)
+# MTA-STS before Postfix: main.cf asks its resolver before every delivery (issue 7).
+mta_sts.configure(settings)
 dovecot.configure(settings)
 opendkim.configure(settings)
+bounce.configure(settings)  # before Postfix, whose config names its user, hook and DB
 postfix.configure(settings)

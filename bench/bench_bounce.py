@@ -7,6 +7,9 @@
 2. The hook's wall time per message (a fresh `python3 -S hook.py` process
    writing to SQLite) against `python3 -S -c pass`: the cost above the
    interpreter start.
+3. The same on the lab's mail host, if the lab is up and deployed
+   (MAILOPS_LAB_INDEX selects the lab): the installed hook, as its own user, with
+   the byte-compiled modules the deploy made, against `python3 -S -c pass` there.
 
 Run: uv run python bench/bench_bounce.py [--rounds N]
 Not a test; never fails on speed.
@@ -99,6 +102,66 @@ def main():
     bench_parse(messages, args.rounds)
     sample = (ROOT / "tests" / "fixtures" / "bounces" / "postfix_user_unknown.eml").read_bytes()
     bench_hook(sample, args.hook_runs)
+    bench_hook_on_lab(sample, args.hook_runs)
+
+
+# Runs on the lab host as the hook's user (`runuser -u mailops-bounce -- python3 -S -`);
+# RUNS and SAMPLE (base64) are prepended. A scratch database: the host's real one is left alone.
+_LAB_TIMER = r'''
+import base64, json, statistics, subprocess, tempfile, time
+lib = "/usr/local/lib/mailops/bounce"
+sample = base64.b64decode(SAMPLE)
+with tempfile.TemporaryDirectory() as tmp:
+    hook = ["/usr/bin/python3", "-S", lib + "/hook.py", "--db", tmp + "/b.sqlite3",
+            "--quarantine", tmp + "/q", "--secret-file", "/etc/mailops/bounce-secret",
+            "MAILER-DAEMON", "bounces@example.test"]
+    base = ["/usr/bin/python3", "-S", "-c", "pass"]
+    subprocess.run(hook, input=sample, check=True, capture_output=True)
+    times = {"hook": [], "base": []}
+    for _ in range(RUNS):
+        for name, argv in (("hook", hook), ("base", base)):
+            t0 = time.perf_counter()
+            p = subprocess.run(argv, input=sample, capture_output=True)
+            times[name].append(time.perf_counter() - t0)
+            if p.returncode != 0:
+                raise SystemExit(name + " exited " + str(p.returncode))
+print(json.dumps({k: statistics.median(v) for k, v in times.items()}))
+'''
+
+
+def bench_hook_on_lab(sample: bytes, runs: int):
+    """The installed hook on the lab's mx1 against the interpreter start there."""
+    import json
+
+    try:
+        from mailops.lab.config import LabNotUp, LabState
+        from mailops.lab.world import ssh_command
+        lab = LabState.load()
+    except (ImportError, LabNotUp) as e:
+        print(f"hook on the lab host: skipped ({e})")
+        return
+    argv = [*ssh_command(lab, "mx1"),
+            "test -f /usr/local/lib/mailops/bounce/hook.py && "
+            "runuser -u mailops-bounce -- /usr/bin/python3 -S -"]
+    import base64
+
+    # `python3 -` reads its program from stdin, so the DSN travels inside it.
+    program = (f"RUNS = {int(runs)}\nSAMPLE = {base64.b64encode(sample).decode()!r}\n"
+               + _LAB_TIMER)
+    proc = subprocess.run(argv, input=program.encode(), capture_output=True, timeout=600)
+    if proc.returncode != 0:
+        why = proc.stderr.decode(errors="replace").strip() or "hook not installed"
+        print(f"hook on the lab host: skipped (lab up but not usable: {why[-200:]}; "
+              "deploy it: pyinfra -y inventories/lab.py deploy.py)")
+        return
+    t = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+    h, b = t["hook"], t["base"]
+    print(f"hook on the lab host (mx1, installed, byte-compiled, as mailops-bounce): "
+          f"median of {runs} runs")
+    print(f"  python3 -S hook.py    {h * 1000:7.1f} ms")
+    print(f"  python3 -S -c pass    {b * 1000:7.1f} ms")
+    print(f"  ratio hook/interpreter start: {h / b:.2f}x (extra {1000 * (h - b):.1f} "
+          "ms/message)")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import argparse
-import smtplib
 import statistics
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "lab"))
 
-from mailclients import MX1, new_message, tls_context
+from mailclients import new_message, smtp, tls_context
 
 from mailops.lab.config import LabState
 from mailops.lab.world import ssh_run
@@ -36,7 +35,7 @@ PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
 def submit_many(lab: LabState, count: int) -> float:
     user = "alice@example.test"
     started = time.perf_counter()
-    with smtplib.SMTP(MX1, 587, timeout=60) as s:
+    with smtp(587, timeout=60) as s:
         s.starttls(context=tls_context(lab))
         s.login(user, lab.password(user))
         for _ in range(count):

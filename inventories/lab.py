@@ -5,6 +5,8 @@ certificate, mailbox password hashes) comes from the lab's state directory;
 nothing secret is in this file. Compare with inventories/prod.py.
 """
 
+import os
+
 from mailops.lab.config import LabState
 from mailops.settings import parse_mail_settings
 
@@ -18,17 +20,39 @@ def _mailbox(address, quota=None):
     return box
 
 
+# TLS: "acme" (default) — certbot on mx1 gets the certificate from the lab's Pebble
+# through DNS-01 against the lab BIND, as in production; "files" — the lab CA's
+# certificate, uploaded (MAILOPS_LAB_TLS=files: no ACME server involved).
+_TLS_MODE = os.environ.get("MAILOPS_LAB_TLS", "acme")
+if _TLS_MODE == "acme":
+    _TLS = {
+        "mode": "acme",
+        "acme_server": _lab.info["acme"]["directory"],
+        "acme_ca_bundle": _lab.info["acme"]["ca_bundle"],
+        "acme_propagation_seconds": 1,  # one primary, no secondaries to wait for
+    }
+    # An operator exports MAILOPS_TSIG; for the lab it is this run's throwaway key.
+    os.environ.setdefault("MAILOPS_TSIG", ":".join(_lab.tsig))
+else:
+    _TLS = {
+        "mode": "files",
+        "cert_file": str(_lab.root / "tls" / "fullchain.pem"),
+        "key_file": str(_lab.root / "tls" / "privkey.pem"),
+    }
+
+# MTA-STS enforce: `remote` (postfix-mta-sts-resolver) then delivers to mx1 only over
+# verified TLS (RFC 8461 §5).
+_MTA_STS = {"mode": "enforce", "max_age": "1d"}
+
 _RFC2136 = {"provider": "rfc2136", "server": _lab.info["dns"]["server"],
             "tsig_env": "MAILOPS_TSIG"}
 
 MAILOPS = {
     "hostname": "mx1.example.test",
     "ipv4": [_lab.address("mx1")],
-    "tls": {
-        "mode": "files",
-        "cert_file": str(_lab.root / "tls" / "fullchain.pem"),
-        "key_file": str(_lab.root / "tls" / "privkey.pem"),
-    },
+    "tls": _TLS,
+    # `mailops check` looks mx1 up in this zone (a lab-only blocklist on the lab BIND).
+    "blocklists": ["dnsbl.remote.test"],
     "keystore": str(_lab.root / "keystore"),
     "mynetworks": ["127.0.0.0/8"],
     # The lab BIND is the only DNS there is: no root to resolve from.
@@ -36,6 +60,7 @@ MAILOPS = {
     "domains": {
         "example.test": {
             "dns": _RFC2136,
+            "mta_sts": _MTA_STS,
             "mailboxes": {
                 "alice": _mailbox("alice@example.test"),
                 "bob": _mailbox("bob@example.test"),
@@ -48,6 +73,7 @@ MAILOPS = {
         },
         "tenant2.test": {
             "dns": _RFC2136,
+            "mta_sts": _MTA_STS,
             "mailboxes": {"carol": _mailbox("carol@tenant2.test")},
             "aliases": {"postmaster": ["carol@tenant2.test"]},
             "catch_all": "carol@tenant2.test",

@@ -24,10 +24,17 @@ MAILOPS = {
     "ipv6": ["2001:db8::25"],
     "tls": {
         # "files": a certificate you already have (e.g. from your own ACME client).
+        # Or "acme": certbot on the host gets one for this name and every
+        # mta-sts.<domain> with DNS-01 through the domains' provider — which must then
+        # be ONE provider account for all domains (not the mix below):
+        #   "tls": {"mode": "acme", "acme_email": "hostmaster@example.com"},
         "mode": "files",
         "cert_file": "/etc/letsencrypt/live/mx1.example.com/fullchain.pem",
         "key_file": "/etc/letsencrypt/live/mx1.example.com/privkey.pem",
     },
+    # `mailops check` looks the host's addresses up in these DNS blocklists (mind
+    # their terms of use; default: none).
+    "blocklists": ["zen.spamhaus.org"],
     "message_size_limit": "50M",
     "default_quota": "2G",
     "domains": {

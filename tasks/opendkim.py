@@ -2,9 +2,10 @@
 
 install -> configure -> activate:
 1. the mail packages (tasks._common.install_mail_packages);
-2. per hosted domain, the ACTIVE key from the local keystore
-   (``Keystore(settings.keystore).ensure_key(domain, algorithm)`` — creates one only if
-   the domain has none; never overwrites) uploaded to
+2. per hosted domain, the key it signs with (``mailops.hosts.opendkim.signing_keys``):
+   the ACTIVE key from the local keystore (``ensure_key`` creates one only if the domain
+   has none; never overwrites), or — during `mailops rotate-dkim` — the published
+   pending key named by ``MAILOPS_DKIM_SIGN_WITH=domain=selector``; uploaded to
    /etc/opendkim/keys/<domain>/<selector>.private, opendkim 0600, through
    tasks._secret.secret_file: compared by SHA-256, never diffed, never printed;
 3. /etc/opendkim.conf, KeyTable, SigningTable (refile: ``*@domain``) and TrustedHosts,
@@ -23,6 +24,7 @@ from pyinfra.operations.util import any_changed
 
 from mailops import mailhost as mh
 from mailops.dkim.keystore import Keystore
+from mailops.hosts.opendkim import signature_algorithm, signing_keys
 from mailops.settings import MailSettings
 
 from ._common import install_mail_packages, template
@@ -32,8 +34,10 @@ from ._secret import secret_file
 @deploy("OpenDKIM")
 def configure(settings: MailSettings) -> None:
     keystore = Keystore(settings.keystore)
-    keys = {d.name: keystore.ensure_key(d.name, d.dkim_algorithm) for d in settings.domains}
+    keys = signing_keys(settings, keystore)
     ctx = mh.opendkim_context(settings, {name: k.selector for name, k in keys.items()})
+    # The keys decide the algorithm, not the inventory's wish: mid-rotation they differ.
+    ctx["signature_algorithm"] = signature_algorithm(settings, keys)
 
     install_mail_packages()
 

@@ -26,7 +26,9 @@ from . import tls
 from ._common import install_mail_packages, template
 
 MAPS = ("virtual_mailbox_domains", "virtual_mailbox_maps", "virtual_alias_maps",
-        "sender_login_maps", "local_aliases")
+        "sender_login_maps", "local_aliases",
+        # issue 6, the bounce pipeline (tasks/bounce.py makes the hook, user and database):
+        "transport", "bounce_recipients", "bounce_senders", "suppression.cf")
 
 
 @deploy("Postfix")

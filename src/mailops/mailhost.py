@@ -393,6 +393,8 @@ def postfix_context(settings: MailSettings) -> dict[str, Any]:
         "auth_socket": AUTH_SOCKET,
         "quota_status_socket": QUOTA_STATUS_SOCKET,
         "opendkim_socket": OPENDKIM_SOCKET,
+        "mta_sts_resolver": MTA_STS_RESOLVER,  # issue 7: outbound MTA-STS
+        **bounce_context(settings),  # issue 6: the bounce pipeline (MAILOPS-BOUNCES)
     }
 
 
@@ -470,3 +472,152 @@ def render_file(path: str | Path, **context: Any) -> str:
     env = Environment(undefined=StrictUndefined, keep_trailing_newline=True,
                       **JINJA_ENV_KWARGS)
     return env.from_string(Path(path).read_text()).render(**context)
+
+
+# --------------------------------------------------------------------------- TLS (ACME) and MTA-STS
+# Issue 7. Pure helpers for tasks/tls.py (ACME branch) and tasks/mta_sts.py.
+
+ACME_CERT_NAME = "mailops"  # certbot lineage: /etc/letsencrypt/live/mailops/
+ACME_LIVE = f"/etc/letsencrypt/live/{ACME_CERT_NAME}"
+ACME_CREDENTIALS = "/etc/letsencrypt/mailops-dns.ini"  # root 0600, never diffed
+ACME_DEPLOY_HOOK = "/etc/letsencrypt/renewal-hooks/deploy/50-mailops"
+ACME_CA_BUNDLE = "/usr/local/share/ca-certificates/mailops-acme-server.crt"
+MTA_STS_DIR = "/etc/mailops/mta-sts"  # <domain>.txt, served by nginx
+NGINX_SITE = "/etc/nginx/conf.d/mailops-mta-sts.conf"
+# postfix-mta-sts-resolver's socketmap (its Debian default address).
+MTA_STS_RESOLVER = "socketmap:inet:127.0.0.1:8461:postfix"
+
+
+def mta_sts_domains(settings: MailSettings) -> list[str]:
+    """Hosted domains that publish an MTA-STS policy (mode testing or enforce)."""
+    return sorted(d.name for d in settings.domains if d.mta_sts.mode != "none")
+
+
+def acme_names(settings: MailSettings) -> list[str]:
+    """Names on the ACME certificate: the host name (SMTP, IMAP: the MX target senders
+    verify, RFC 7817 / RFC 8461 §4.1) first, then mta-sts.<domain> for every policy
+    domain (the policy host, RFC 8461 §3.3)."""
+    return [settings.hostname.lower()] + [f"mta-sts.{d}" for d in mta_sts_domains(settings)]
+
+
+def mta_sts_policies(all_hosts: Iterable[MailSettings], settings: MailSettings
+                     ) -> dict[str, str]:
+    """domain -> the policy text this host serves; built from EVERY host of the
+    inventory serving the domain, exactly as the DNS side computes the `_mta-sts` id
+    (mailops.dns.records.mta_sts_policy), so served text and announced id agree."""
+    from .dns.records import mta_sts_policy
+
+    hosts = list(all_hosts) or [settings]
+    return {d: mta_sts_policy(hosts, d) for d in mta_sts_domains(settings)}
+
+
+def acme_credentials(kind: str, provider_server: str, provider_port: int,
+                     secret: str) -> str:
+    """The certbot DNS plugin credentials file (content is secret: never print it).
+
+    rfc2136: ``secret`` is MAILOPS_TSIG's "name:algorithm:base64"; cloudflare: the token.
+    """
+    if kind == "cloudflare":
+        return f"dns_cloudflare_api_token = {secret.strip()}\n"
+    parts = secret.strip().split(":")
+    if len(parts) != 3 or not all(parts):
+        raise MailhostError(
+            "found a TSIG value that is not name:algorithm:base64secret (not shown); expected "
+            "e.g. 'mailops:hmac-sha256:AbC…=' — fix the environment variable named by "
+            "dns.tsig_env and deploy again")
+    name, algorithm, key = parts
+    return (f"dns_rfc2136_server = {provider_server}\n"
+            f"dns_rfc2136_port = {provider_port}\n"
+            f"dns_rfc2136_name = {name}\n"
+            f"dns_rfc2136_secret = {key}\n"
+            f"dns_rfc2136_algorithm = {algorithm.upper()}\n")
+
+
+# --------------------------------------------------------------------------- bounces (issue 6)
+# MAILOPS-BOUNCES: on-host layout of the bounce pipeline and the Postfix tables that
+# route bounces+<token>@<domain> to it. Used by tasks/bounce.py, tasks/postfix.py, the
+# templates and `mailops bounces|suppression`.
+
+BOUNCE_USER = "mailops-bounce"  # runs the hook (pipe(8) user=); owns the database
+BOUNCE_LOCAL = "bounces"  # the return-path local part: bounces[+<token>]@<domain>
+BOUNCE_SERVICE = "mailops-bounce"  # the master.cf pipe service transport_maps names
+BOUNCE_LIB = "/usr/local/lib/mailops/bounce"  # the hook and its stdlib-only siblings
+BOUNCE_STATE_DIR = "/var/lib/mailops"
+BOUNCE_DB = f"{BOUNCE_STATE_DIR}/bounces.sqlite3"  # = bounce.config.DEFAULT_DB_PATH
+BOUNCE_QUARANTINE = f"{BOUNCE_STATE_DIR}/quarantine"
+BOUNCE_SECRET = "/etc/mailops/bounce-secret"  # made on the host, never leaves it
+SUPPRESSION_MAP = f"{POSTFIX_MAPS_DIR}/suppression.cf"  # sqlite_table(5), via proxymap
+# The modules of mailops.bounce the hook imports (directly or through parse/store);
+# tests/unit/test_bounce_wiring.py checks this list against the real imports.
+BOUNCE_HOOK_MODULES = ("hook", "config", "parse", "classify", "legacy", "mime", "store",
+                       "verp")
+
+
+def bounce_addresses(settings: MailSettings) -> list[str]:
+    """``bounces@<domain>`` for every hosted domain (the return path without token).
+
+    Refuses an inventory that already uses the name: mail to it would silently go to
+    the bounce hook instead of the mailbox or alias.
+    """
+    taken = {_lower(a) for d in settings.domains
+             for a in [m.address for m in d.mailboxes] + [a for a, _ in d.aliases]}
+    out = [f"{BOUNCE_LOCAL}@{d}" for d in hosted_domains(settings)]
+    clash = sorted(set(out) & taken)
+    if clash:
+        raise MailhostError(
+            f"found {', '.join(clash)} as a mailbox or alias; expected the local part "
+            f"{BOUNCE_LOCAL!r} to be free in every hosted domain — mailops receives "
+            "delivery-status notifications there (bounces+<token>@domain) and would take "
+            "that mail away from the mailbox. Rename the mailbox or alias in the inventory."
+        )
+    return out
+
+
+def bounce_transport_map(settings: MailSettings) -> list[tuple[str, str]]:
+    """transport_maps: ``bounces@<domain>`` -> ``mailops-bounce:`` (the pipe service).
+
+    transport(5) looks up ``bounces+<token>@domain`` and then ``bounces@domain``
+    (recipient_delimiter = +), so one line per domain covers every token.
+    """
+    return [(a, f"{BOUNCE_SERVICE}:") for a in bounce_addresses(settings)]
+
+
+def bounce_sender_map(settings: MailSettings) -> list[tuple[str, list[str]]]:
+    """smtpd_sender_login_maps: every mailbox of a domain may use its return path.
+
+    An application authenticated as any mailbox of example.com may send with
+    ``MAIL FROM:<bounces+<token>@example.com>``; the bounces come back to the hook,
+    never to a person, so this lends no one else's identity.
+    """
+    boxes = mailboxes(settings)
+    out = []
+    for address in bounce_addresses(settings):
+        domain = _split(address)[1]
+        logins = [m for m in boxes if _split(m)[1] == domain]
+        if logins:
+            out.append((address, logins))
+    return out
+
+
+def bounce_pipe_argv() -> list[str]:
+    """The master.cf argv= of the pipe service (pipe(8) expands ${sender} ${recipient};
+    a null sender arrives as MAILER-DAEMON)."""
+    return ["/usr/bin/python3", "-S", f"{BOUNCE_LIB}/hook.py", "--db", BOUNCE_DB,
+            "--quarantine", BOUNCE_QUARANTINE, "--secret-file", BOUNCE_SECRET,
+            "${sender}", "${recipient}"]
+
+
+def bounce_context(settings: MailSettings) -> dict[str, Any]:
+    """Template variables for the bounce parts of templates/postfix/*.j2."""
+    from .bounce.store import POSTFIX_QUERY
+
+    return {
+        "bounce_addresses": bounce_addresses(settings),
+        "bounce_transport_map": bounce_transport_map(settings),
+        "bounce_sender_map": bounce_sender_map(settings),
+        "bounce_service": BOUNCE_SERVICE,
+        "bounce_user": BOUNCE_USER,
+        "bounce_pipe_argv": " ".join(bounce_pipe_argv()),
+        "bounce_db": BOUNCE_DB,
+        "suppression_query": POSTFIX_QUERY,
+    }

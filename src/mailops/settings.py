@@ -290,9 +290,24 @@ class Tls:
     #          machine; uploaded to the host, key 0600).
     # "self-signed": the deploy makes a self-signed certificate on the host
     #          (lab and first boot only; receivers will not trust it for MTA-STS).
+    # "acme": Debian's certbot on the host obtains and renews one certificate for the
+    #          host name and every mta-sts.<domain> (RFC 8461 §3.3) with DNS-01
+    #          (RFC 8555 §8.4) through the domains' DNS provider (rfc2136 or
+    #          cloudflare); no port 80. See tasks/tls.py.
     mode: str = "self-signed"
     cert_file: str = ""
     key_file: str = ""
+    # acme: the ACME directory URL (default: Let's Encrypt production).
+    acme_server: str = "https://acme-v02.api.letsencrypt.org/directory"
+    # acme: account contact; empty = register without an e-mail address.
+    acme_email: str = ""
+    # acme: a PEM file on this machine the host must trust to reach acme_server (a test
+    # CA such as Pebble); installed into the host's trust store. Empty = none needed.
+    acme_ca_bundle: str = ""
+    # acme: how long certbot waits after publishing the _acme-challenge TXT before the
+    # CA looks (secondaries must have it: RFC 1996 NOTIFY + transfer). 60 s is the
+    # rfc2136 plugin's own default; a lone primary (the lab) needs only a second or two.
+    acme_propagation_seconds: int = 60
 
 
 @dataclass(frozen=True)
@@ -314,6 +329,9 @@ class MailSettings:
     # resolves from the root itself and validates DNSSEC. Set it when the host must use
     # a given resolver (a split-horizon or lab DNS, a local validating resolver).
     resolvers: tuple[str, ...] = ()
+    # DNS blocklist zones `mailops check` looks the host's addresses up in (e.g.
+    # "zen.spamhaus.org"; mind their terms of use). Empty (default): no lookups.
+    blocklists: tuple[str, ...] = ()
 
     def domain(self, name: str) -> Domain:
         for d in self.domains:
@@ -342,6 +360,7 @@ _TOP_KEYS = {
     "client_recipient_rate_limit",
     "mynetworks",
     "resolvers",
+    "blocklists",
 }
 _DOMAIN_KEYS = {"dns", "mailboxes", "aliases", "catch_all", "spf", "dmarc", "mta_sts", "tlsrpt",
                 "dkim"}
@@ -352,7 +371,8 @@ _DMARC_KEYS = {"policy", "subdomain_policy", "rua", "ruf", "adkim", "aspf", "pct
 _MTA_STS_KEYS = {"mode", "max_age"}
 _TLSRPT_KEYS = {"rua"}
 _DKIM_KEYS = {"algorithm"}
-_TLS_KEYS = {"mode", "cert_file", "key_file"}
+_TLS_KEYS = {"mode", "cert_file", "key_file", "acme_server", "acme_email", "acme_ca_bundle",
+             "acme_propagation_seconds"}
 DKIM_ALGORITHMS = ("rsa-2048", "rsa-3072", "rsa-4096", "ed25519")
 
 
@@ -522,12 +542,22 @@ def parse_mail_settings(raw: Any, source: str = "mailops") -> MailSettings:
 
     tls_raw = _dict(c, f"{path}.tls", raw.get("tls"))
     _check_keys(c, f"{path}.tls", tls_raw, _TLS_KEYS)
+    tls_defaults = Tls()
     tls = Tls(
         mode=_choice(c, f"{path}.tls.mode", tls_raw.get("mode", "self-signed"),
-                     ("self-signed", "files")),
+                     ("self-signed", "files", "acme")),
         cert_file=str(tls_raw.get("cert_file", "")),
         key_file=str(tls_raw.get("key_file", "")),
+        acme_server=str(tls_raw.get("acme_server", tls_defaults.acme_server)),
+        acme_email=str(tls_raw.get("acme_email", "")),
+        acme_ca_bundle=str(tls_raw.get("acme_ca_bundle", "")),
+        acme_propagation_seconds=_int(c, f"{path}.tls.acme_propagation_seconds",
+                                      tls_raw.get("acme_propagation_seconds",
+                                                  tls_defaults.acme_propagation_seconds),
+                                      0, 3600),
     )
+    if tls.mode == "acme":
+        _check_acme(c, f"{path}.tls", tls, domains)
     if tls.mode == "files":
         for key in ("cert_file", "key_file"):
             value = getattr(tls, key)
@@ -560,10 +590,42 @@ def parse_mail_settings(raw: Any, source: str = "mailops") -> MailSettings:
                                                  defaults.client_recipient_rate_limit), 0, 1000000),
         mynetworks=tuple(raw.get("mynetworks", defaults.mynetworks)),
         resolvers=_ips(c, f"{path}.resolvers", raw.get("resolvers", []), None),
+        blocklists=tuple(_dns_name(c, f"{path}.blocklists[{i}]", z) for i, z in
+                         enumerate(_list(c, f"{path}.blocklists", raw.get("blocklists", [])))),
     )
     if c.problems:
         raise SettingsError(c.problems, source)
     return settings
+
+
+def _check_acme(c: _Collector, path: str, tls: Tls, domains: list[Domain]) -> None:
+    """ACME mode: one certificate, proven with DNS-01 through ONE provider account."""
+    if not re.match(r"^https://[^/\s]+(/\S*)?$", tls.acme_server):
+        c.add(f"{path}.acme_server", _describe(tls.acme_server),
+              "the https:// URL of an ACME directory (RFC 8555 §7.1.1)")
+    if tls.acme_email and not is_address(tls.acme_email):
+        c.add(f"{path}.acme_email", _describe(tls.acme_email), "an e-mail address or nothing")
+    if tls.acme_ca_bundle and not Path(tls.acme_ca_bundle).expanduser().is_file():
+        c.add(f"{path}.acme_ca_bundle", _describe(tls.acme_ca_bundle),
+              "the path of a readable PEM file on this machine, or nothing")
+    for d in domains:
+        if d.dns.kind not in ("rfc2136", "cloudflare"):
+            c.add(f"mailops.domains.{d.name}.dns.provider", _describe(d.dns.kind),
+                  "rfc2136 or cloudflare when tls.mode is acme — certbot answers the DNS-01 "
+                  "challenge through that provider", "or use tls.mode files")
+    accounts = {acme_dns_account(d.dns) for d in domains if d.dns.kind != "manual"}
+    if len(accounts) > 1:
+        c.add(f"{path}.mode", "'acme' with domains at different DNS providers or credentials",
+              "every domain at the same provider (same server/port and credential variable) — "
+              "the one certificate's names are all validated with one certbot DNS plugin",
+              "or use tls.mode files")
+
+
+def acme_dns_account(p: DnsProvider) -> tuple:
+    """What certbot's DNS plugin needs to know about a provider (no secrets)."""
+    if p.kind == "cloudflare":
+        return ("cloudflare", p.token_env)
+    return (p.kind, p.server, p.port, p.tsig_env)
 
 
 def _check_local_target(c, path, address, target, domains, names) -> None:

@@ -20,11 +20,44 @@ from mailops.lab import config
 from mailops.lab.config import LabState
 
 MX1 = config.machine("mx1").address
+MX1_NAME = config.machine("mx1").fqdn
 REMOTE = config.machine("remote").address
 
 
 def tls_context(lab: LabState) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(lab.ca_cert))
+
+
+# This machine does not resolve lab names, so clients connect to mx1's address
+# and verify its certificate for its name, as a client that resolved it would.
+
+
+def smtp(port: int, lab: LabState | None = None, timeout: float = 30) -> smtplib.SMTP:
+    """A client connected to mx1: implicit TLS on 465 (needs `lab`), plain otherwise."""
+    if port == 465:
+        s: smtplib.SMTP = smtplib.SMTP_SSL(context=tls_context(lab), timeout=timeout)
+    else:
+        s = smtplib.SMTP(timeout=timeout)
+    s._host = MX1_NAME  # the name STARTTLS / implicit TLS verify
+    s.connect(MX1, port)
+    return s
+
+
+class IMAPS(imaplib.IMAP4_SSL):
+    """IMAP over implicit TLS to mx1's address, verified for mx1's name."""
+
+    def __init__(self, lab: LabState, timeout: float = 30):
+        super().__init__(MX1, 993, ssl_context=tls_context(lab), timeout=timeout)
+
+    def _create_socket(self, timeout):
+        sock = imaplib.IMAP4._create_socket(self, timeout)
+        return self.ssl_context.wrap_socket(sock, server_hostname=MX1_NAME)
+
+
+def imap143(timeout: float = 30) -> imaplib.IMAP4:
+    imap = imaplib.IMAP4(MX1, 143, timeout=timeout)
+    imap.host = MX1_NAME  # what a later STARTTLS verifies
+    return imap
 
 
 def new_message(sender: str, to: str, size: int = 0) -> tuple[EmailMessage, str]:
@@ -41,12 +74,9 @@ def new_message(sender: str, to: str, size: int = 0) -> tuple[EmailMessage, str]
 def submit(lab: LabState, user: str, msg: EmailMessage, port: int = 587,
            sender: str | None = None, to: list[str] | None = None) -> dict:
     """Send as a mail client does: STARTTLS on 587 or implicit TLS on 465, then AUTH."""
-    ctx = tls_context(lab)
-    if port == 465:
-        s = smtplib.SMTP_SSL(MX1, 465, context=ctx, timeout=30)
-    else:
-        s = smtplib.SMTP(MX1, port, timeout=30)
-        s.starttls(context=ctx)
+    s = smtp(port, lab)
+    if port != 465:
+        s.starttls(context=tls_context(lab))
     with s:
         s.login(user, lab.password(user))
         return s.send_message(msg, from_addr=sender, to_addrs=to)
@@ -75,7 +105,7 @@ def imap_fetch(lab: LabState, user: str, token: str, timeout: float = 60) -> byt
     """Log in over IMAPS as `user` and return the raw message carrying `token`."""
     deadline = time.monotonic() + timeout
     while True:
-        with imaplib.IMAP4_SSL(MX1, 993, ssl_context=tls_context(lab), timeout=30) as imap:
+        with IMAPS(lab) as imap:
             imap.login(user, lab.password(user))
             imap.select("INBOX", readonly=True)
             _, ids = imap.search(None, "SUBJECT", f'"lab test {token}"')

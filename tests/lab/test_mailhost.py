@@ -9,12 +9,15 @@ import socket
 import dkim
 import pytest
 from mailclients import (
+    IMAPS,
     MX1,
+    imap143,
     imap_fetch,
     inject_at_remote,
     lab_dnsfunc,
     new_message,
     received_at_remote,
+    smtp,
     submit,
     tls_context,
 )
@@ -64,7 +67,7 @@ def test_remote_delivers_to_each_tenant_and_the_right_user_reads_it(lab, lab_dns
 
 
 def test_mail_to_an_unknown_user_is_refused_at_rcpt(deployed):
-    with smtplib.SMTP(MX1, 25, timeout=30) as s:
+    with smtp(25) as s:
         s.ehlo("mx.remote.test")
         s.mail("someone@remote.test")
         code, text = s.rcpt("nobody@example.test")
@@ -73,10 +76,10 @@ def test_mail_to_an_unknown_user_is_refused_at_rcpt(deployed):
 
 def test_a_mailbox_over_quota_refuses_further_mail(lab, lab_dns):
     msg, token = new_message("someone@remote.test", "tiny@example.test", size=150_000)
-    with smtplib.SMTP(MX1, 25, timeout=30) as s:
+    with smtp(25) as s:
         s.send_message(msg, from_addr="someone@remote.test", to_addrs=["tiny@example.test"])
     imap_fetch(lab, "tiny@example.test", token)  # delivered: the box is now nearly full
-    with smtplib.SMTP(MX1, 25, timeout=30) as s:
+    with smtp(25) as s:
         s.ehlo("mx.remote.test")
         s.mail("someone@remote.test", ["SIZE=150000"])
         code, text = s.rcpt("tiny@example.test")
@@ -87,7 +90,7 @@ def test_a_mailbox_over_quota_refuses_further_mail(lab, lab_dns):
 
 
 def test_relaying_through_port_25_without_auth_is_refused(deployed):
-    with smtplib.SMTP(MX1, 25, timeout=30) as s:
+    with smtp(25) as s:
         s.ehlo("attacker.invalid")
         s.mail("spammer@remote.test")
         code, text = s.rcpt("victim@remote.test")
@@ -95,7 +98,7 @@ def test_relaying_through_port_25_without_auth_is_refused(deployed):
 
 
 def test_submission_without_auth_is_refused(lab, deployed):
-    with smtplib.SMTP(MX1, 587, timeout=30) as s:
+    with smtp(587) as s:
         s.starttls(context=tls_context(lab))
         s.ehlo("client.invalid")
         s.mail("alice@example.test")
@@ -104,7 +107,7 @@ def test_submission_without_auth_is_refused(lab, deployed):
 
 
 def test_auth_before_starttls_is_refused_on_submission(lab, deployed):
-    with smtplib.SMTP(MX1, 587, timeout=30) as s:
+    with smtp(587) as s:
         s.ehlo("client.invalid")
         assert not s.has_extn("auth")  # not even offered in the clear
         code, _ = s.docmd("AUTH", "PLAIN AGFsaWNlQGV4YW1wbGUudGVzdAB4")
@@ -112,14 +115,14 @@ def test_auth_before_starttls_is_refused_on_submission(lab, deployed):
 
 
 def test_auth_before_starttls_is_refused_on_imap_143(lab, deployed):
-    imap = imaplib.IMAP4(MX1, 143, timeout=30)
+    imap = imap143()
     try:
         assert "LOGINDISABLED" in imap.capabilities
         with pytest.raises(imaplib.IMAP4.error):
             imap.login("alice@example.test", lab.password("alice@example.test"))
     finally:
         imap.shutdown()
-    imap = imaplib.IMAP4(MX1, 143, timeout=30)  # with STARTTLS the same login works
+    imap = imap143()  # with STARTTLS the same login works
     imap.starttls(ssl_context=tls_context(lab))
     assert imap.login("alice@example.test", lab.password("alice@example.test"))[0] == "OK"
     imap.logout()
@@ -140,11 +143,10 @@ def test_a_user_may_send_as_an_alias_that_points_to_them(lab, lab_dns):
 
 
 def test_one_tenant_cannot_log_in_as_or_read_another_tenant(lab, deployed):
-    ctx = tls_context(lab)
-    with imaplib.IMAP4_SSL(MX1, 993, ssl_context=ctx, timeout=30) as imap:
+    with IMAPS(lab) as imap:
         with pytest.raises(imaplib.IMAP4.error):
             imap.login("carol@tenant2.test", lab.password("alice@example.test"))
-    with imaplib.IMAP4_SSL(MX1, 993, ssl_context=ctx, timeout=30) as imap:
+    with IMAPS(lab) as imap:
         imap.login("alice@example.test", lab.password("alice@example.test"))
         _, boxes = imap.list()
         assert all(b"tenant2" not in b and b"carol" not in b for b in boxes)

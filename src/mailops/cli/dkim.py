@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -64,6 +64,32 @@ def _margin(text: str) -> timedelta:
     return timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
 
 
+NOW_ENV = "MAILOPS_NOW"
+
+
+def _clock():
+    """The clock of every dkim command: the system clock, or a fixed MAILOPS_NOW.
+
+    A testing and operations aid, read here and nowhere else: MAILOPS_NOW=<ISO 8601
+    time with zone, e.g. 2026-12-01T00:00:00Z> makes status, rotation and retirement
+    act as if it were that time (the lab tests jump past a grace period with it; an
+    operator can preview what `mailops dkim retire --dry-run` will do on a given
+    day). Events recorded during such a run carry that time in the key history.
+    """
+    text = os.environ.get(NOW_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise _error(f"{NOW_ENV}: found {text!r}; expected an ISO 8601 time with a zone such "
+                     "as '2026-12-01T00:00:00Z' (or unset it to use the system clock)")
+    fixed = when.astimezone(UTC).replace(microsecond=0)
+    return lambda: fixed
+
+
 def _load(inventory: Path, keystore: Path | None, domains: list[str] | None, *,
           clock=None):
     """(hosts, settings, Keystore, selected DomainPolicy list) or a clear exit."""
@@ -101,6 +127,7 @@ def _run(domains, inventory, dry_run, margin, wait_timeout, keystore, *, retire_
     from ..dkim.rotation import rotate_dkim as run
 
     margin_td = _margin(margin)
+    clock = _clock()
     try:
         if retire_only and dry_run and keystore is not None and not inventory.is_file():
             # Retirement planning needs nothing but the keystore: the retire-after
@@ -108,21 +135,21 @@ def _run(domains, inventory, dry_run, margin, wait_timeout, keystore, *, retire_
             from ..dkim.keystore import Keystore
             from ..dkim.rotation import DomainPolicy
 
-            hosts, settings, ks = [], None, Keystore(keystore)
+            hosts, settings, ks = [], None, Keystore(keystore, clock=clock)
             policies = [DomainPolicy(d) for d in (domains or ks.domains())]
         else:
-            hosts, settings, ks, policies = _load(inventory, keystore, domains)
+            hosts, settings, ks, policies = _load(inventory, keystore, domains, clock=clock)
     except KeystoreError as e:
         raise _error(str(e)) from None
     ports = None
     if not dry_run:
         try:
-            ports = default_ports(hosts, settings)
+            ports = default_ports(hosts, settings, inventory=inventory)
         except PortsUnavailable as e:
             raise _error(str(e), 1) from None
     try:
         results = run(ks, ports, policies, dry_run=dry_run, retire_only=retire_only,
-                      margin=margin_td, wait_timeout=wait_timeout)
+                      margin=margin_td, wait_timeout=wait_timeout, clock=clock)
     except ValueError as e:
         raise _error(str(e)) from None
     typer.echo(format_results(results))
@@ -169,6 +196,7 @@ def status(
     from ..dkim.keystore import Keystore, KeystoreError, utc_now
     from ..dkim.rotation import status_table
 
+    clock = _clock() or utc_now
     try:
         if keystore is not None:
             ks = Keystore(keystore)
@@ -185,6 +213,6 @@ def status(
         if not names:
             typer.echo(f"{ks.path}: no DKIM keys yet")
             return
-        typer.echo(status_table(ks, names, utc_now()), nl=False)
+        typer.echo(status_table(ks, names, clock()), nl=False)
     except KeystoreError as e:
         raise _error(str(e)) from None

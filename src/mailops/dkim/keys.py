@@ -18,23 +18,26 @@ Private key files (what OpenDKIM 2.11 reads from a KeyTable entry):
   fail. dkimpy, on the other hand, signs Ed25519 with ``nacl.signing.SigningKey``
   built from the base64 of the raw 32-byte seed; :func:`dkimpy_private_key`
   converts the PEM file into that form for probes and tests.
-  (Lab check pending: confirm Debian 12's opendkim 2.11.0~beta2 build signs
-  with a PKCS#8 Ed25519 key.)
+  Checked in the lab (tests/lab/test_dkim_rotation.py): Debian 12's opendkim
+  2.11.0~beta2-8+deb12u1 signs with a PKCS#8 Ed25519 key under
+  ``SignatureAlgorithm ed25519-sha256``, and the signatures verify.
 
 DNS TXT values are derived from the key itself, never typed in:
 
 - RSA (RFC 6376 §3.6.1): ``v=DKIM1; k=rsa; p=<base64 DER SubjectPublicKeyInfo>``.
 - Ed25519 (RFC 8463 §4): ``v=DKIM1; k=ed25519; p=<base64 raw 32-byte public key>``.
 
-DUAL SIGNING NOTE (to be checked in the lab): RFC 8463 §5 suggests signing with
-both RSA and Ed25519 while Ed25519 support spreads. Whether OpenDKIM 2.11 on
-Debian 12 puts two signatures (one per algorithm) on one message depends on its
-multiple-signature support (``_FFR_MULTIPLE_SIGNATURES`` / SigningTable
-``MultipleSignatures``) in the Debian build. Until that is verified, a domain
-has exactly ONE signing algorithm (``Domain.dkim_algorithm``) and the keystore
-keeps one active key per domain. Supporting dual signing later means: one
-active key per (domain, algorithm) — the state machine below is per key and
-would run once per algorithm.
+DUAL SIGNING (checked in the lab, see above): RFC 8463 §5 suggests signing with
+both RSA and Ed25519 while Ed25519 support spreads. Debian 12's OpenDKIM 2.11
+cannot: with ``MultipleSignatures yes`` it signs once per SigningTable match, but
+every signature uses the ONE instance-wide ``SignatureAlgorithm`` — an Ed25519
+key under ``rsa-sha256`` makes it tempfail the message ("451 4.7.0 resource
+unavailable"), an RSA key under ``ed25519-sha256`` yields an a=ed25519-sha256
+signature that never verifies. So a domain has exactly ONE signing algorithm
+(``Domain.dkim_algorithm``), all domains of a host share one family, and the
+keystore keeps one active key per domain. Supporting dual signing with another
+signer would mean one active key per (domain, algorithm) — the state machine is
+per key and would run once per algorithm.
 """
 
 from __future__ import annotations
@@ -142,7 +145,8 @@ def load_private(pem: bytes):
         return serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError) as e:
         # Never include the bytes in the message.
-        raise KeyFormatError(f"not a readable unencrypted PEM private key ({type(e).__name__})")
+        raise KeyFormatError(
+            f"not a readable unencrypted PEM private key ({type(e).__name__})") from None
 
 
 def algorithm_of(pem: bytes) -> str:

@@ -32,6 +32,11 @@ Lifecycle of a key (see rotation.py for the orchestration)::
 
 Private key bytes never appear in ``repr``/``str`` of anything here, in the
 history, or in any message; :class:`Key` holds only the file's path.
+
+One active key per domain, of one algorithm: Debian 12's OpenDKIM 2.11 signs
+Ed25519 keys in the PKCS#8 PEM form written here, but cannot dual-sign RSA +
+Ed25519 in one message (one SignatureAlgorithm per instance; checked in the
+lab, see keys.py and tests/lab/test_dkim_rotation.py).
 """
 
 from __future__ import annotations
@@ -448,7 +453,8 @@ class Keystore:
             raise KeystoreError(f"unknown progress step {step!r}")
         k = self.key(domain, selector)
         if k.state != PENDING:
-            raise KeystoreError(f"{domain} {selector}: is {k.state}, not pending; cannot record {step}")
+            raise KeystoreError(
+                f"{domain} {selector}: is {k.state}, not pending; cannot record {step}")
         event = {"event": step, "selector": selector}
         event.update(details)
         self._append(domain, event)

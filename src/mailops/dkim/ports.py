@@ -21,11 +21,14 @@ idempotent):
   (queried directly, not through a cache); False after ``timeout`` seconds.
 - ``deploy(domain, key)``: put ``key``'s private key on every host that signs
   for ``domain`` (0600, owned by opendkim), point the KeyTable/SigningTable at
-  it and reload OpenDKIM. Read the key with ``key.read_private_key().to_bytes()``
-  and never log it.
+  it and reload OpenDKIM. The real port (mailops.hosts.opendkim.deploy_key)
+  runs the real deploy with ``MAILOPS_DKIM_SIGN_WITH=<domain>=<selector>``, so
+  the files are rendered by the one deploy path; it never logs key bytes.
 - ``probe(domain, key) -> bool``: on each host, sign a probe message with the
-  deployed key and verify it with dkimpy against the live DNS record; True
-  only if every host's signature verifies with ``key.selector``.
+  running OpenDKIM and verify it with dkimpy against the live DNS record; True
+  only if every host's signature verifies with ``key.selector``. The real port
+  (mailops.checks.dkim_probe.probe_signing) raises ProbeFailed with the host,
+  domain, expected selector and what it got instead of returning False.
 - ``destroy_on_hosts(domain, key)``: delete ``key``'s private key file from
   every host (the record is already withdrawn). Must succeed when the file is
   already gone.
@@ -36,6 +39,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -85,11 +89,12 @@ REQUIRED = {
     "wait_visible": ("mailops.dns.wait", "wait_for",
                      "wait_for(records, timeout, nameservers=...) raising WaitError"),
     "deploy": ("mailops.hosts.opendkim", "deploy_key",
-               "deploy_key(hosts: list[MailHost], domain: str, key: Key) -> None"),
+               "deploy_key(hosts: list[MailHost], domain: str, key: Key, *, inventory) -> None"),
     "probe": ("mailops.checks.dkim_probe", "probe_signing",
               "probe_signing(hosts: list[MailHost], domain: str, key: Key) -> bool"),
     "destroy_on_hosts": ("mailops.hosts.opendkim", "destroy_key",
-                         "destroy_key(hosts: list[MailHost], domain: str, key: Key) -> None"),
+                         "destroy_key(hosts: list[MailHost], domain: str, key: Key, *, "
+                         "inventory) -> None"),
 }
 
 
@@ -109,10 +114,14 @@ def _is_dkim_name(name: str, domain: str) -> bool:
 
 
 class _RealPorts:
-    def __init__(self, hosts: list[MailHost], settings: MailSettings, funcs: dict):
+    def __init__(self, hosts: list[MailHost], settings: MailSettings, funcs: dict,
+                 inventory: str | Path | None = None):
         self._hosts = hosts
         self._settings = settings
         self._f = funcs
+        # The host ports run the real deploy (`pyinfra <inventory> deploy.py`): they need
+        # the very inventory file the CLI read (its -i), not a guess.
+        self._inventory = inventory
 
     def _hosts_for(self, domain: str) -> list[MailHost]:
         return [h for h in self._hosts if any(d.name == domain for d in h.settings.domains)]
@@ -169,23 +178,28 @@ class _RealPorts:
         return True
 
     def deploy(self, domain, key):
-        self._f["deploy"](self._hosts_for(domain), domain, key)
+        self._f["deploy"](self._hosts_for(domain), domain, key, inventory=self._inventory)
 
     def probe(self, domain, key):
         return bool(self._f["probe"](self._hosts_for(domain), domain, key))
 
     def destroy_on_hosts(self, domain, key):
-        self._f["destroy_on_hosts"](self._hosts_for(domain), domain, key)
+        self._f["destroy_on_hosts"](self._hosts_for(domain), domain, key,
+                                    inventory=self._inventory)
 
 
-def default_ports(hosts: list[MailHost], settings: MailSettings) -> RotationPorts:
+def default_ports(hosts: list[MailHost], settings: MailSettings,
+                  inventory: str | Path | None = None) -> RotationPorts:
     """The real ports, or PortsUnavailable naming every missing piece.
+
+    ``inventory`` is the inventory file ``hosts`` were read from: deploying a key
+    runs the real deploy against it.
 
     Checked up front, before the rotation generates or records anything, so a
     missing module can never leave a half-started rotation behind.
     """
     funcs, missing = {}, []
-    for port, (module_name, attr, signature) in REQUIRED.items():
+    for port, (module_name, _attr, signature) in REQUIRED.items():
         func = _resolve(port)
         if func is None:
             missing.append(f"  - {port}: not available yet — needs {module_name}.{signature}")
@@ -198,4 +212,4 @@ def default_ports(hosts: list[MailHost], settings: MailSettings) -> RotationPort
             "or deployed. `mailops dkim status`, `mailops rotate-dkim --dry-run` and "
             "`mailops dkim retire --dry-run` work with the keystore alone."
         )
-    return _RealPorts(hosts, settings, funcs)
+    return _RealPorts(hosts, settings, funcs, inventory)

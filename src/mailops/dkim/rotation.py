@@ -36,6 +36,14 @@ and cheap), so a key is deployed only right after ``wait_visible`` said True —
 no host ever signs with a key that is not visible on every authoritative
 server. A record is withdrawn only when its key is retiring and past its
 retire_after time.
+
+On real hosts (ports.default_ports): "deploy" runs the real deploy with
+``MAILOPS_DKIM_SIGN_WITH=<domain>=<selector>`` (mailops.hosts.opendkim), the probe
+has the running OpenDKIM sign through its milter socket and verifies with dkimpy
+(mailops.checks.dkim_probe), and retirement removes the key file over SSH. One
+algorithm per rotation and per host: OpenDKIM 2.11 (Debian 12) signs Ed25519
+(PKCS#8) keys but cannot dual-sign RSA + Ed25519 (RFC 8463 §5) in one message —
+checked in the lab; see keys.py.
 """
 
 from __future__ import annotations
@@ -334,8 +342,8 @@ class Rotation:
             res.retiring.append(previous.selector)
             res.step(
                 f"{sel} is active; {previous.selector} is retiring, its record stays until "
-                f"{fmt_time(retire_after)} (queue lifetime {_days(timedelta(seconds=policy.queue_lifetime))}"
-                f" + margin {_days(self.margin)})"
+                f"{fmt_time(retire_after)} (queue lifetime "
+                f"{_days(timedelta(seconds=policy.queue_lifetime))} + margin {_days(self.margin)})"
             )
         else:
             res.step(f"{sel} is active (the domain had no active key before)")
@@ -494,7 +502,8 @@ def status_table(keystore: Keystore, domains: Sequence[str], now: datetime) -> s
             rows.append((k.selector, k.algorithm, k.state, fmt_time(k.since), step, when))
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
         for r in rows:
-            out.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+            cells = (c.ljust(w) for c, w in zip(r, widths, strict=True))
+            out.append("  " + "  ".join(cells).rstrip())
         for sel in keystore.orphans(d):
             out.append(f"  ! {sel}: key file without history (a run was interrupted); the next "
                        "key generation adopts it")

@@ -67,6 +67,9 @@ def write_config(root: Path) -> Path:
             f'zone "{zone}" {{ type primary; file "{d}/{zone}.zone"; '
             f"allow-update {{ key {TSIG_NAME}; }}; allow-transfer {{ key {TSIG_NAME}; }}; }};"
         )
+    (d / "root.zone").write_text(
+        "$TTL 60\n@ IN SOA ns1.example.test. hostmaster.example.test. 1 60 30 600 30\n"
+        f"@ IN NS ns1.example.test.\nns1.example.test. IN A {config.GATEWAY}\n")
     conf = d / "named.conf"
     conf.touch(mode=0o600)
     conf.write_text(
@@ -77,12 +80,18 @@ def write_config(root: Path) -> Path:
         f'  session-keyfile "{d}/session.key";\n'
         f"  listen-on port 53 {{ {config.GATEWAY}; }};\n"
         "  listen-on-v6 { none; };\n"
-        "  recursion no;\n"
+        # Recursion on, but BIND is authoritative for the root zone too (below): a
+        # CNAME into another lab zone (mta-sts.tenant2.test -> mx1.example.test) is
+        # followed as a real resolver would, and every other name is answered
+        # NXDOMAIN from the local root — nothing outside the lab is ever asked.
+        "  recursion yes;\n"
+        "  allow-recursion { any; };\n"
         "  allow-query { any; };\n"
         "  dnssec-validation no;\n"
         "  notify no;\n"
         "};\n"
         'controls { };\n' + "\n".join(zones) + "\n"
+        f'zone "." {{ type primary; file "{d}/root.zone"; }};\n'
     )
     return conf
 

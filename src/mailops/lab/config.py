@@ -43,8 +43,13 @@ BASE_PACKAGES = (
 )
 # `remote` is a stock Debian Postfix: the DSNs it sends back are real ones. It
 # checks what it receives like a real receiver: OpenDKIM in verify mode adds
-# Authentication-Results, policyd-spf adds Received-SPF.
-REMOTE_PACKAGES = ("postfix", "bsd-mailx", "opendkim", "postfix-policyd-spf-python")
+# Authentication-Results, policyd-spf adds Received-SPF. postfix-mta-sts-resolver
+# makes it honour the lab domains' MTA-STS policies (RFC 8461 §5) like a big receiver.
+REMOTE_PACKAGES = ("postfix", "bsd-mailx", "opendkim", "postfix-policyd-spf-python",
+                   "postfix-mta-sts-resolver")
+# Pebble (Debian's ACME test CA) on the bridge address: ACME directory and management.
+PEBBLE_PORT = 14000
+PEBBLE_MANAGEMENT_PORT = 15000
 
 ZONES = ("example.test", "tenant2.test", "remote.test")
 

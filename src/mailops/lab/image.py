@@ -134,7 +134,11 @@ def _clear_partial(target: Path) -> None:
 
 def prune(keep: set[str], log=print) -> None:
     """Remove cached trees no current key uses (old recipe versions)."""
+    with open("/proc/self/mounts") as f:
+        mounts = f.read()
     for entry in config.cache_dir().glob("*-*"):
+        if str(entry) + "/" in mounts:
+            continue  # a lower layer of a lab still running (another MAILOPS_LAB_INDEX)
         if entry.is_dir() and entry.name not in keep and entry.name.split("-")[0] in ("base",
                                                                                         "remote"):
             log(f"removing stale cached tree {entry}")

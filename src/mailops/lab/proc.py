@@ -28,12 +28,14 @@ def run(cmd: list[str], *, check: bool = True, quiet: bool = True,
     return result
 
 
-def start_daemon(cmd: list[str], pidfile: Path, logfile: Path) -> int:
+def start_daemon(cmd: list[str], pidfile: Path, logfile: Path,
+                 env: dict[str, str] | None = None) -> int:
     """Start `cmd` in its own session, detached from our stdin, logging to `logfile`."""
     logfile.parent.mkdir(parents=True, exist_ok=True)
     with open(logfile, "ab") as log:
         proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            env=env,
         )
     pidfile.write_text(str(proc.pid))
     return proc.pid

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from jinja2 import Template
 
-from . import aptcache, bind, config, image, machines, pki
+from . import aptcache, bind, config, image, machines, pebble, pki
 from .proc import LabError, alive, pids_mentioning, run, stop, wait_until
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "templates" / "lab"
@@ -47,6 +47,8 @@ def up(log=print) -> config.LabState:
     bind.start(root)
     log("apt-cacher-ng")
     aptcache.start(root)
+    log("Pebble (ACME test CA, DNS-01 through the lab BIND)")
+    pebble.start(root)
 
     known_hosts = []
     for m in config.MACHINES:
@@ -73,6 +75,8 @@ def up(log=print) -> config.LabState:
         "ssh_key": str(state.ssh_key),
         "known_hosts": str(state.known_hosts),
         "ca_cert": str(state.ca_cert),
+        "acme": {"directory": pebble.directory_url(), "ca_bundle": str(pebble.ca_bundle(root)),
+                 "root": str(pebble.issuing_root(root))},
         "up_seconds": round(time.monotonic() - started, 1),
     }
     path = root / "lab.json"
@@ -101,6 +105,12 @@ def _configure_remote(root: Path, m: config.Machine, fs: Path) -> None:
     for table in ("refuse", "transport"):
         (fs / "etc/postfix" / table).write_text("")
     shutil.copy(root / "tls" / "ca.pem", fs / "etc/ssl/certs/mailops-lab-ca.pem")
+    # MTA-STS (RFC 8461 §4.2): the policy fetch is HTTPS verified against the system
+    # trust store, so the lab CA and Pebble's root (both in tls/ca.pem) go there too.
+    shutil.copy(root / "tls" / "ca.pem", fs / "usr/local/share/ca-certificates/mailops-lab.crt")
+    run(["chroot", str(fs), "update-ca-certificates"])
+    (fs / "etc/mta-sts-daemon.yml").write_text(
+        (TEMPLATES / "remote-mta-sts-daemon.yml").read_text())
     run(["chroot", str(fs), "useradd", "--create-home", "--shell", "/usr/sbin/nologin", "sink"])
 
 
@@ -132,6 +142,7 @@ def down(log=print) -> None:
     for pidfile in sorted(root.glob("machines/*/nspawn.pid")) + [
         root / "named" / "daemon.pid",
         root / "apt-cacher-ng" / "daemon.pid",
+        root / "pebble" / "daemon.pid",
     ]:
         if pidfile.exists():
             try:
@@ -165,7 +176,8 @@ def status() -> dict:
     out: dict = {"up": (root / "lab.json").is_file(), "state_dir": str(root)}
     out["bridge"] = Path(f"/sys/class/net/{config.BRIDGE}").exists()
     for name, pidfile in (("bind", root / "named/daemon.pid"),
-                          ("apt-cacher-ng", root / "apt-cacher-ng/daemon.pid")):
+                          ("apt-cacher-ng", root / "apt-cacher-ng/daemon.pid"),
+                          ("pebble", root / "pebble/daemon.pid")):
         out[name] = pidfile.exists() and alive(int(pidfile.read_text() or 0))
     out["machines"] = {}
     for m in config.MACHINES:
