@@ -1,10 +1,10 @@
 """Bounces end to end on the lab: real DSNs into the hook, the suppression list at RCPT.
 
-How the DSNs arise: `remote` refuses the recipients a test puts in its transport table
-(`error:5.x.x`: its smtpd answers 550 at RCPT for an error: transport), and mx1's own
-Postfix bounce daemon then sends the RFC 3464 DSN to the message's envelope sender —
-the VERP return path bounces+<token>@example.test the test submitted with, obtained
-from the host with `mailops bounces token` (the secret stays on mx1). What the tests
+How the DSNs arise: `remote` accepts every recipient at RCPT and delivers the ones a
+test puts in its transport table through `error:5.x.x`, so remote's own Postfix bounce
+daemon sends a real RFC 3464 DSN to the message's envelope sender — the VERP return
+path bounces+<token>@example.test the test submitted with, obtained from the host with
+`mailops bounces token` (the secret stays on mx1). What the tests
 look at is what an operator sees: `mailops bounces list --json`, `mailops suppression
 …`, the SMTP answers at RCPT, and Postfix's queue.
 """
@@ -62,8 +62,8 @@ def wait_for(what: str, probe, timeout: float = 90):
         time.sleep(1)
 
 
-def remote_refuses(address: str, status: str, text: str) -> None:
-    """Make `remote` refuse ``address`` with ``status`` (texthash transport error:)."""
+def remote_bounces_later(address: str, status: str, text: str) -> None:
+    """Make `remote` accept mail to ``address`` and then bounce it with ``status`` (error:)."""
     on("remote", f"echo '{address} error:{status} {text}' >> /etc/postfix/transport && "
                  "postfix reload >/dev/null 2>&1")
 
@@ -109,13 +109,14 @@ def queued_bounces() -> list[dict]:
 def test_a_hard_bounce_to_a_verp_return_path_suppresses_the_next_submission_at_rcpt(
         lab, lab_dns, lab_env):
     gone = fresh("gone")
-    remote_refuses(gone, "5.1.1", "no such user")
+    remote_bounces_later(gone, "5.1.1", "no such user")
     send_with_verp(lab, lab_env, gone)
 
     rows = wait_for(f"a recorded bounce for {gone}", lambda: bounces_for(lab_env, gone))
     assert len(rows) == 1
     assert rows[0]["hard"] == 1 and rows[0]["status"] == "5.1.1"
     assert rows[0]["reason"] == "userunknown" and rows[0]["verified_by"] == "verp"
+    assert rows[0]["reporting_mta"] == "mx.remote.test"  # accepted there, bounced later
     assert suppressed(lab_env)[gone]["source"] == "hard-bounce"
 
     msg, _ = new_message(USER, gone)
@@ -130,7 +131,7 @@ def test_a_hard_bounce_to_a_verp_return_path_suppresses_the_next_submission_at_r
 
 def test_soft_bounces_suppress_only_once_they_reach_the_threshold(lab, lab_dns, lab_env):
     full = fresh("full")
-    remote_refuses(full, "5.2.2", "mailbox full")
+    remote_bounces_later(full, "5.2.2", "mailbox full")
     for n in range(1, DEFAULT_SOFT_THRESHOLD + 1):
         send_with_verp(lab, lab_env, full)
         rows = wait_for(f"soft bounce {n} for {full}",
@@ -198,7 +199,7 @@ def test_a_dsn_that_cannot_be_recorded_stays_queued_and_counts_once_when_retried
         wait_for("the database lock", lambda: on("mx1", f"test -e {locked}",
                                                   check=False).returncode == 0, 30)
         gone = fresh("locked")
-        remote_refuses(gone, "5.1.1", "no such user")
+        remote_bounces_later(gone, "5.1.1", "no such user")
         send_with_verp(lab, lab_env, gone)
 
         def deferred():
