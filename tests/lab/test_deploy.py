@@ -69,7 +69,7 @@ def changed_operations(output: str) -> list[str]:
             if success != "-" and name != "Grand total"]
 
 
-def test_no_private_key_material_in_diff_output_or_host_logs(lab, deployed):
+def test_no_secret_in_diff_output_or_host_logs(lab, deployed):
     keys = sorted((lab.root / "keystore").rglob("*.private")) + sorted(
         (lab.root / "keystore").rglob("*.pem")) + [lab.root / "tls" / "privkey.pem"]
     assert keys, "the deploy made no DKIM keys in the keystore"
@@ -80,6 +80,10 @@ def test_no_private_key_material_in_diff_output_or_host_logs(lab, deployed):
         raw = base64.b64decode(body) if body else path.read_bytes()
         needles.append(body[20:60].decode())  # any 40 characters of the key body
         needles.append(base64.b64encode(raw)[20:60].decode())
+    # The TSIG secret the deploy hands to certbot, and every mailbox password.
+    needles.append(lab.tsig[2])
+    needles += [lab.password(a) for a in ("alice@example.test", "bob@example.test",
+                                          "carol@tenant2.test")]
     logs = on("mx1", "journalctl -q -o cat --no-pager; cat /var/log/*.log 2>/dev/null").stdout
     for needle in needles:
         assert needle not in deployed.output
