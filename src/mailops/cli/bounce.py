@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(no_args_is_help=True, help="bounce commands.")
+app = typer.Typer(no_args_is_help=True, help="Bounce messages: parse and classify them offline.")
 
 _MBOX_FROM = re.compile(rb"^From \S+", re.M)
 

@@ -54,7 +54,8 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
         typer.echo(f"lab state: {s['state_dir']} ({'up' if s['up'] else 'not up'})")
         typer.echo(f"  bridge: {'yes' if s['bridge'] else 'no'}   bind: "
                    f"{'running' if s['bind'] else 'stopped'}   apt cache: "
-                   f"{'running' if s['apt-cacher-ng'] else 'stopped'}")
+                   f"{'running' if s['apt-cacher-ng'] else 'stopped'}   pebble: "
+                   f"{'running' if s.get('pebble') else 'stopped'}")
         for name, m in s["machines"].items():
             typer.echo(f"  {name:<7} {m['fqdn']:<18} {m['address']:<12} "
                        f"{'running' if m['running'] else 'stopped'}"
