@@ -58,14 +58,12 @@ def _host_data(path: Path) -> dict[str, dict[str, Any]]:
     than through pyinfra_cli, whose import monkey-patches the whole process
     with gevent.
     """
-    namespace: dict[str, Any] = {"__file__": str(path), "__name__": "inventory"}
-    exec(compile(path.read_text(), str(path), "exec"), namespace)  # noqa: S102 - it is code
+    namespace = _run_file(path, {"__name__": "inventory"})
 
     group_data: dict[str, dict[str, Any]] = {}
     for folder in dict.fromkeys([Path.cwd() / "group_data", path.parent / "group_data"]):
         for file in sorted(folder.glob("*.py")) if folder.is_dir() else []:
-            ns: dict[str, Any] = {"__file__": str(file)}
-            exec(compile(file.read_text(), str(file), "exec"), ns)  # noqa: S102
+            ns = _run_file(file, {})
             group_data.setdefault(file.stem, {}).update(
                 {k: v for k, v in ns.items() if not k.startswith("_")
                  and not isinstance(v, ModuleType) and not callable(v)})
@@ -94,6 +92,20 @@ def _host_data(path: Path) -> dict[str, dict[str, Any]]:
         merged.update(own[name])
         result[name] = merged
     return result
+
+
+def _run_file(path: Path, namespace: dict[str, Any]) -> dict[str, Any]:
+    """Execute an inventory or group-data file; its errors become a clear SettingsError."""
+    namespace["__file__"] = str(path)
+    try:
+        exec(compile(path.read_text(), str(path), "exec"), namespace)  # noqa: S102 - it is code
+    except SettingsError:
+        raise  # the file validated its own settings: that message is already clear
+    except Exception as e:  # noqa: BLE001 - any error in the operator's file
+        raise SettingsError([f"{path}: running it failed with {type(e).__name__}: {e}; "
+                             "expected a pyinfra inventory that runs without errors"],
+                            str(path)) from None
+    return namespace
 
 
 def domains_of(hosts: list[MailHost]) -> dict[str, list[MailHost]]:

@@ -156,6 +156,33 @@ def _duration(c: _Collector, path: str, value: Any) -> int:
     return int(m.group(1)) * _DURATION_UNITS[m.group(2)]
 
 
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _env_name(c: _Collector, path: str, value: Any) -> str:
+    """The NAME of an environment variable holding a secret — never the secret itself."""
+    if not isinstance(value, str) or not _ENV_NAME.match(value):
+        # Not echoed: an operator may have pasted the secret here by mistake.
+        c.add(path, "a value that is not an environment variable name (not shown)",
+              "the name of the variable holding the credential, e.g. 'MAILOPS_TSIG'",
+              "put the secret in that environment variable, not in the inventory")
+        return "INVALID"
+    return value
+
+
+def _networks_any(c: _Collector, path: str, value: Any) -> tuple[str, ...]:
+    """Postfix mynetworks entries: IPv4 or [IPv6] networks. They are trusted to relay."""
+    out = []
+    for i, item in enumerate(_list(c, path, value)):
+        try:
+            ipaddress.ip_network(str(item).replace("[", "").replace("]", ""), strict=False)
+            out.append(str(item))
+        except ValueError:
+            c.add(f"{path}[{i}]", _describe(item),
+                  "a network such as '127.0.0.0/8' or '[::1]/128' (hosts here may relay)")
+    return tuple(out)
+
+
 def _choice(c: _Collector, path: str, value: Any, choices: tuple[str, ...]) -> str:
     if value not in choices:
         c.add(path, _describe(value), f"one of {', '.join(choices)}")
@@ -397,8 +424,8 @@ def _parse_dns(c: _Collector, path: str, raw: Any, domain: str) -> DnsProvider:
         zone=zone,
         server=str(server),
         port=_int(c, f"{path}.port", raw.get("port", 53), 1, 65535),
-        tsig_env=str(raw.get("tsig_env", defaults.tsig_env)),
-        token_env=str(raw.get("token_env", defaults.token_env)),
+        tsig_env=_env_name(c, f"{path}.tsig_env", raw.get("tsig_env", defaults.tsig_env)),
+        token_env=_env_name(c, f"{path}.token_env", raw.get("token_env", defaults.token_env)),
         ttl=_int(c, f"{path}.ttl", raw.get("ttl", defaults.ttl), 30, 86400),
     )
 
@@ -588,7 +615,8 @@ def parse_mail_settings(raw: Any, source: str = "mailops") -> MailSettings:
         client_recipient_rate_limit=_int(c, f"{path}.client_recipient_rate_limit",
                                          raw.get("client_recipient_rate_limit",
                                                  defaults.client_recipient_rate_limit), 0, 1000000),
-        mynetworks=tuple(raw.get("mynetworks", defaults.mynetworks)),
+        mynetworks=_networks_any(c, f"{path}.mynetworks",
+                                 raw.get("mynetworks", defaults.mynetworks)),
         resolvers=_ips(c, f"{path}.resolvers", raw.get("resolvers", []), None),
         blocklists=tuple(_dns_name(c, f"{path}.blocklists[{i}]", z) for i, z in
                          enumerate(_list(c, f"{path}.blocklists", raw.get("blocklists", [])))),

@@ -88,3 +88,27 @@ def test_an_spf_include_may_name_an_underscore_domain():
     data = good()
     data["domains"]["example.test"]["spf"] = {"include": ["_spf.google.com"]}
     assert parse_mail_settings(data).domain("example.test").spf.include == ("_spf.google.com",)
+
+
+def test_a_secret_pasted_where_an_env_var_name_belongs_is_refused_and_not_shown():
+    data = good()
+    data["domains"]["example.test"]["dns"] = {"provider": "rfc2136", "server": "192.0.2.53",
+                                              "tsig_env": "key:hmac-sha256:c2VjcmV0"}
+    (p,) = problems(data)
+    assert "dns.tsig_env" in p and "c2VjcmV0" not in p
+
+
+def test_mynetworks_entries_must_be_networks_because_they_may_relay():
+    (p,) = problems(good(mynetworks="10.0.0.0/8"[:3] + "x"))
+    assert "mailops.mynetworks[0]" in p
+    assert parse_mail_settings(good(mynetworks="192.0.2.0/24")).mynetworks == ("192.0.2.0/24",)
+
+
+def test_an_inventory_that_does_not_run_gives_a_clear_error(tmp_path):
+    from mailops.inventory import load_inventory
+
+    bad = tmp_path / "broken.py"
+    bad.write_text("MAILOPS = {'hostname': undefined_name}\n")
+    with pytest.raises(SettingsError) as e:
+        load_inventory(bad)
+    assert "NameError" in str(e.value) and "broken.py" in str(e.value)

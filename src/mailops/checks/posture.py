@@ -357,6 +357,8 @@ def _guard(subject: str, check: str, fn: Callable[[], list[Finding]]) -> list[Fi
         return [Finding(subject, check, FAIL, f"could not connect: {e}",
                         "the service to answer", "clients and senders cannot reach it",
                         "check that the host is up and the service is running")]
+    except Exception as e:  # noqa: BLE001 - one broken check must not hide the others
+        return [Finding(subject, check, WARN, f"not checked: {type(e).__name__}: {e}")]
 
 
 def check_mx(ctx: Context, domain: str, serving: list[MailHost]) -> list[Finding]:
@@ -684,5 +686,6 @@ def run_checks(inventory: str, hosts: list[MailHost], only: Sequence[str] = (),
         if only and not ({d.name for d in h.settings.domains} & set(only)):
             continue
         for fn in HOST_CHECKS:
-            out += fn(ctx, h)
+            out += _guard(h.settings.hostname, fn.__name__,
+                          lambda fn=fn, h=h: fn(ctx, h))
     return out

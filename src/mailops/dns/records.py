@@ -314,45 +314,23 @@ def fixed_keys(d: Domain) -> list[RecordKey]:
 # --------------------------------------------------------------------------- DKIM keystore adapter
 
 
-class DkimKeystoreUnavailable(RuntimeError):
-    pass
-
-
 def dkim_records_from_keystore(settings: MailSettings) -> dict[str, list[tuple[str, str]]]:
-    """domain -> [(selector, TXT value)] of the keys the keystore says must be published.
+    """domain -> [(selector, TXT value)] of the keys the keystore says must be published."""
+    from ..dkim.keystore import Keystore
 
-    Imported lazily: the keystore lives in another module (mailops.dkim.keystore)
-    and `mailops dns zone` must not need it loaded until it asks for keys.
-    """
-    try:
-        from ..dkim.keystore import Keystore  # type: ignore[import-not-found]
-    except ImportError as e:
-        if e.name in ("mailops.dkim.keystore", "mailops.dkim"):
-            raise DkimKeystoreUnavailable(
-                "the DKIM keystore (mailops.dkim.keystore) is not part of this mailops version "
-                "yet, so the DKIM records cannot be computed; nothing was read or changed — "
-                "update mailops, or run `mailops dns ...` again once `mailops dkim` exists"
-            ) from None
-        raise
     ks = Keystore(settings.keystore)
     return {d.name: [(k.selector, k.txt_value) for k in ks.published(d.name)]
             for d in settings.domains}
 
 
 def known_dkim_selectors(settings: MailSettings) -> dict[str, set[str]]:
-    """domain -> every selector the keystore ever made (published or retired), if it can say.
+    """domain -> every selector the keystore ever made (published or retired).
 
     A DKIM TXT under ``_domainkey`` whose selector is here was created by
     mailops and may be deleted once retired; any other selector (a mail
     provider's, say) is only deleted with --force.
     """
-    try:
-        from ..dkim.keystore import Keystore  # type: ignore[import-not-found]
-    except ImportError:
-        return {}
+    from ..dkim.keystore import Keystore
+
     ks = Keystore(settings.keystore)
-    out: dict[str, set[str]] = {}
-    for d in settings.domains:
-        lister = getattr(ks, "keys", None) or ks.published  # keys(): retired ones included
-        out[d.name] = {k.selector for k in lister(d.name)}
-    return out
+    return {d.name: {k.selector for k in ks.keys(d.name)} for d in settings.domains}

@@ -64,7 +64,7 @@ def ssh_command(host: MailHost) -> list[str]:
 def remote_command(host: MailHost, argv: Sequence[str]) -> str:
     """``argv`` quoted for the remote shell, behind ``sudo -n`` when the data says _sudo."""
     quoted = shlex.join(argv)
-    if host.data.get("_sudo") and host.data.get("ssh_user", "root") != "root":
+    if host.data.get("_sudo"):  # the login user may come from ~/.ssh/config: ask sudo anyway
         return "sudo -n -- " + quoted
     return quoted
 
