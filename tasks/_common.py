@@ -53,14 +53,24 @@ def install_mail_packages() -> OperationMeta:
             commands=[PRESEED],
             _if=postfix_missing,
         )
-    # Refresh the package lists only when something is missing: a converged host then
-    # reports zero changes however old its apt cache is.
+    return ensure_packages("Install the mail packages (Postfix, Dovecot, OpenDKIM)",
+                           MAIL_PACKAGES, no_recommends=False)
+
+
+def ensure_packages(name: str, packages: list[str], *,
+                    no_recommends: bool = True) -> OperationMeta:
+    """apt.packages that refreshes the package lists only when something is missing.
+
+    With plain `update=True, cache_time=...` a converged host would report a change
+    (apt-get update) on every deploy run after the cache time: not a no-op.
+    """
     installed = host.get_fact(DebPackages)
     return apt.packages(
-        name="Install the mail packages (Postfix, Dovecot, OpenDKIM)",
-        packages=MAIL_PACKAGES,
-        update=any(p not in installed for p in MAIL_PACKAGES),
+        name=name,
+        packages=packages,
+        update=any(p not in installed for p in packages),
         cache_time=3600,
+        no_recommends=no_recommends,
     )
 
 

@@ -1,9 +1,11 @@
 """Base system: host name, the packages every mail host needs, time sync."""
 
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, server
+from pyinfra.operations import files, server
 
 from mailops.settings import MailSettings
+
+from ._common import ensure_packages
 
 BASE_PACKAGES = ["ca-certificates", "openssl", "python3", "sqlite3", "rsyslog"]
 
@@ -24,13 +26,7 @@ def configure(settings: MailSettings) -> None:
         dest="/etc/mailname",
         mode="644",
     )
-    apt.packages(
-        name="Install base packages",
-        packages=BASE_PACKAGES,
-        update=True,
-        cache_time=3600,
-        no_recommends=True,
-    )
+    ensure_packages("Install base packages", BASE_PACKAGES)
 
 
 def _text(s: str):

@@ -37,16 +37,15 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
-from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import File
 from pyinfra.facts.server import Command
-from pyinfra.operations import apt, files, server
+from pyinfra.operations import files, server
 from pyinfra.operations.util import any_changed
 
 from mailops import mailhost as mh
 from mailops.settings import MailSettings
 
-from ._common import install_mail_packages
+from ._common import ensure_packages, install_mail_packages
 
 BOUNCE_SRC = Path(__file__).resolve().parent.parent / "src" / "mailops" / "bounce"
 ACL_ENTRIES = (f"default:user:{mh.BOUNCE_USER}:rw-", "default:group:postfix:rw-")
@@ -63,9 +62,8 @@ def configure(settings: MailSettings) -> list[OperationMeta]:
     mh.bounce_context(settings)  # raises MailhostError (e.g. "bounces" taken) first
 
     install_mail_packages()  # the postfix group must exist; no-op when installed
-    installed = host.get_fact(DebPackages)
-    apt.packages(name="Install acl (setfacl, for the bounce database directory)",
-                 packages=["acl"], update="acl" not in installed, cache_time=3600)
+    ensure_packages("Install acl (setfacl, for the bounce database directory)", ["acl"],
+                    no_recommends=False)
 
     server.group(name=f"Group {mh.BOUNCE_USER}", group=mh.BOUNCE_USER, system=True)
     server.user(name=f"User {mh.BOUNCE_USER} (runs the bounce hook)", user=mh.BOUNCE_USER,

@@ -20,14 +20,14 @@ from io import StringIO
 
 from pyinfra import host, inventory
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from mailops import mailhost as mh
 from mailops.settings import MailSettings, parse_mail_settings
 
 from . import tls
-from ._common import template
+from ._common import ensure_packages, template
 
 
 def _all_hosts(settings: MailSettings) -> list[MailSettings]:
@@ -46,9 +46,8 @@ def _all_hosts(settings: MailSettings) -> list[MailSettings]:
 def configure(settings: MailSettings) -> None:
     policies = mh.mta_sts_policies(_all_hosts(settings), settings)
 
-    apt.packages(name="Install nginx-light and postfix-mta-sts-resolver",
-                 packages=["nginx-light", "postfix-mta-sts-resolver"],
-                 update=True, cache_time=3600, no_recommends=True)
+    ensure_packages("Install nginx-light and postfix-mta-sts-resolver",
+                    ["nginx-light", "postfix-mta-sts-resolver"])
 
     # Outbound: the resolver Postfix asks before each delivery (Debian's defaults:
     # 127.0.0.1:8461, an in-memory cache).

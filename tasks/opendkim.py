@@ -18,7 +18,12 @@ install -> configure -> activate:
 
 from __future__ import annotations
 
+import re
+
+from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.api.exceptions import DeployError
+from pyinfra.facts.files import FindInFile
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
@@ -31,9 +36,30 @@ from ._common import install_mail_packages, template
 from ._secret import secret_file
 
 
+def _refuse_a_foreign_keystore(settings: MailSettings, keystore: Keystore) -> None:
+    """Stop when the host signs a domain this keystore has never seen.
+
+    Deploying from a second machine (another laptop, a CI runner) with an empty
+    keystore would otherwise mint new keys and switch the host to selectors that
+    are in no DNS: every message would fail DKIM until someone noticed.
+    """
+    for d in settings.domains:
+        if keystore.keys(d.name):
+            continue
+        signed = host.get_fact(FindInFile, path=f"{mh.OPENDKIM_DIR}/KeyTable",
+                               pattern=f"\\s{re.escape(d.name)}:")
+        if signed:
+            raise DeployError(
+                f"OpenDKIM on {host.name} already signs {d.name} ({signed[0].split()[0]}), "
+                f"but the keystore {keystore.path} has no key for it; expected the keystore "
+                "that made that key — point the inventory's `keystore` or $MAILOPS_KEYSTORE "
+                "at it (a new key here would sign with a selector that is in no DNS)")
+
+
 @deploy("OpenDKIM")
 def configure(settings: MailSettings) -> None:
     keystore = Keystore(settings.keystore)
+    _refuse_a_foreign_keystore(settings, keystore)
     keys = signing_keys(settings, keystore)
     ctx = mh.opendkim_context(settings, {name: k.selector for name, k in keys.items()})
     # The keys decide the algorithm, not the inventory's wish: mid-rotation they differ.

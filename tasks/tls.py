@@ -34,13 +34,13 @@ from pyinfra.api.exceptions import DeployError
 from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.files import File
 from pyinfra.facts.server import Command
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import files, server, systemd
 
 from mailops import mailhost as mh
 from mailops.mailhost import TLS_CERT, TLS_DIR, TLS_KEY
 from mailops.settings import MailSettings
 
-from ._common import local_secret, template
+from ._common import ensure_packages, local_secret, template
 from ._secret import secret_file
 
 # host name -> the operations of tls.configure() that can change the certificate or
@@ -80,7 +80,7 @@ def configure(settings: MailSettings) -> list[OperationMeta]:
             dest=TLS_KEY, user="root", group="root", mode="600",
         ))
     else:
-        apt.packages(name="Install openssl", packages=["openssl"])
+        ensure_packages("Install openssl", ["openssl"])
         hostname = settings.hostname.lower()
         # umask 077: the key is never readable by anyone but root, not even between
         # openssl writing it and the chmod below.
@@ -133,9 +133,8 @@ def _acme(settings: MailSettings) -> list[OperationMeta]:
     plugin = "cloudflare" if provider.kind == "cloudflare" else "rfc2136"
     ops: list[OperationMeta] = []
 
-    apt.packages(name=f"Install certbot and its DNS plugin ({plugin})",
-                 packages=["certbot", f"python3-certbot-dns-{plugin}"],
-                 update=True, cache_time=3600, no_recommends=True)
+    ensure_packages(f"Install certbot and its DNS plugin ({plugin})",
+                    ["certbot", f"python3-certbot-dns-{plugin}"])
 
     if tls.acme_ca_bundle:
         # A test ACME server (Pebble) has its own CA: trusted system-wide, because

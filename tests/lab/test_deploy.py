@@ -92,3 +92,18 @@ def test_no_secret_in_diff_output_or_host_logs(lab, deployed):
                ).stdout.splitlines()
     assert modes and all(line.startswith("600 ") for line in modes), modes
     assert all(" opendkim " in line for line in modes if "/opendkim/" in line), modes
+
+
+def test_a_deploy_from_an_empty_keystore_refuses_to_mint_keys_no_dns_knows(deployed,
+                                                                          tmp_path):
+    inventory = tmp_path / "other_laptop.py"
+    inventory.write_text(
+        f"exec(open({str(REPO / 'inventories/lab.py')!r}).read())\n"
+        f"MAILOPS['keystore'] = {str(tmp_path / 'empty-keystore')!r}\n"
+    )
+    keytable = on("mx1", "cat /etc/opendkim/KeyTable").stdout
+    result = deploy(str(inventory))
+    assert result.returncode != 0
+    assert "already signs example.test" in result.output
+    assert "has no key for it" in result.output
+    assert on("mx1", "cat /etc/opendkim/KeyTable").stdout == keytable

@@ -136,6 +136,16 @@ def test_a_user_cannot_send_as_another_tenants_address(lab, deployed):
     assert code == 553 and b"not owned by user" in text
 
 
+def test_a_forged_from_header_never_gets_another_tenants_signature(lab, lab_dns):
+    # The envelope sender is alice's own address (allowed); only the header lies.
+    msg, token = new_message("ceo@tenant2.test", "someone@remote.test")
+    submit(lab, "alice@example.test", msg, sender="alice@example.test")
+    got = received_at_remote(lab, token)
+    signatures = " ".join(str(v) for v in got.get_all("DKIM-Signature", [])).replace(" ", "")
+    assert "d=tenant2.test" not in signatures
+    assert "d=example.test" in signatures  # signed as what the login really is
+
+
 def test_a_user_may_send_as_an_alias_that_points_to_them(lab, lab_dns):
     msg, token = new_message("sales@example.test", "someone@remote.test")
     submit(lab, "bob@example.test", msg, sender="sales@example.test")
