@@ -11,6 +11,7 @@ from mailops.checks.posture import (
     Finding,
     blocklist_query,
     cert_verdict,
+    drift_verdict,
     is_listing,
     policy_verdicts,
     relay_verdict,
@@ -84,3 +85,10 @@ def test_the_report_shows_symbols_and_details_only_for_problems():
                    Finding("host mx1", "DKIM signing", WARN, "not checked")])
     assert "✓ MX: MX mx1" in text and "✗ SPF: bad" in text and "! DKIM signing" in text
     assert "fix:      fix it" in text and text.endswith("3 checks: 1 ✓, 1 ✗, 1 !")
+
+
+def test_a_valid_dmarc_record_that_is_not_the_inventorys_is_reported_with_its_fix():
+    want = "v=DMARC1; p=reject; rua=mailto:postmaster@example.com; adkim=s; aspf=s"
+    assert drift_verdict("example.com", "DMARC", want, want, "inv.py") is None
+    f = drift_verdict("example.com", "DMARC", "v=DMARC1; p=none", want, "inv.py")
+    assert f.status == FAIL and "p=reject" in f.expected and "dns apply" in f.fix

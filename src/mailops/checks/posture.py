@@ -32,7 +32,7 @@ import dns.reversename
 
 from ..dkim.keystore import Keystore
 from ..dns import mta_sts as sts
-from ..dns.records import mta_sts_policy, spf_value
+from ..dns.records import canonical, dmarc_value, mta_sts_policy, spf_value, tlsrpt_value
 from ..dns.wait import ENV as NAMESERVERS_ENV
 from ..dns.wait import WaitError, nameservers_for, parse_servers
 from ..inventory import MailHost, domains_of
@@ -506,7 +506,19 @@ def check_dmarc(ctx: Context, domain: str, serving: list[MailHost]) -> list[Find
                         "a valid v=DMARC1 record at _dmarc", "receivers apply no policy to "
                         f"forged mail from {domain} and send no reports",
                         DNS_APPLY.format(inv=ctx.inventory))]
-    return [Finding(domain, "DMARC", OK, f'"{result["record"]}"')]
+    want = dmarc_value(serving[0].settings.domain(domain))
+    return [drift_verdict(domain, "DMARC", result["record"], want, ctx.inventory)
+            or Finding(domain, "DMARC", OK, f'"{result["record"]}"')]
+
+
+def drift_verdict(domain: str, check: str, found: str, want: str,
+                  inventory: str) -> Finding | None:
+    """A valid record that is not the one the inventory asks for is still wrong."""
+    if canonical("TXT", found) == canonical("TXT", want):
+        return None
+    return Finding(domain, check, FAIL, f'"{found}"', f'"{want}" (from the inventory)',
+                   "receivers apply a policy or send reports the inventory did not choose",
+                   DNS_APPLY.format(inv=inventory))
 
 
 def check_tlsrpt(ctx: Context, domain: str, serving: list[MailHost]) -> list[Finding]:
@@ -521,7 +533,10 @@ def check_tlsrpt(ctx: Context, domain: str, serving: list[MailHost]) -> list[Fin
                         "senders do not report failed TLS deliveries to you",
                         DNS_APPLY.format(inv=ctx.inventory))]
     rua = ", ".join(result.get("tags", {}).get("rua", {}).get("value", []))
-    return [Finding(domain, "TLS-RPT", OK, f"valid, reports to {rua}")]
+    want = tlsrpt_value(serving[0].settings.domain(domain))
+    drift = result.get("record") and drift_verdict(domain, "TLS-RPT", result["record"], want,
+                                                   ctx.inventory)
+    return [drift or Finding(domain, "TLS-RPT", OK, f"valid, reports to {rua}")]
 
 
 def check_mta_sts(ctx: Context, domain: str, serving: list[MailHost]) -> list[Finding]:
