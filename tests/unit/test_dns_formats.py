@@ -5,8 +5,8 @@ from __future__ import annotations
 import dns.zone
 import pytest
 
-from mailops.dns.providers.base import ProviderError, join_txt, split_txt
-from mailops.dns.providers.cloudflare import quote_txt, unquote_txt
+from mailops.dns.providers.base import ProviderError, join_txt, quote_txt, split_txt
+from mailops.dns.providers.cloudflare import unquote_txt
 from mailops.dns.providers.rfc2136 import Rfc2136Provider, parse_tsig
 from mailops.dns.records import records_for
 from mailops.dns.wait import parse_servers

@@ -32,6 +32,7 @@ import dns.reversename
 
 from ..dkim.keystore import Keystore
 from ..dns import mta_sts as sts
+from ..dns.providers.base import join_txt
 from ..dns.records import canonical, dmarc_value, mta_sts_policy, spf_value, tlsrpt_value
 from ..dns.wait import ENV as NAMESERVERS_ENV
 from ..dns.wait import WaitError, nameservers_for, parse_servers
@@ -136,7 +137,7 @@ class Dns:
 
 
 def txt_values(rdatas: Iterable) -> list[str]:
-    return [b"".join(r.strings).decode(errors="replace") for r in rdatas]
+    return [join_txt(r.strings) for r in rdatas]
 
 
 # --------------------------------------------------------------------------- pure verdicts

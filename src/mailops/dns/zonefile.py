@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .providers.base import split_txt
+from .providers.base import quote_txt
 from .records import Record
 
 
 def _rdata(rtype: str, value: str) -> str:
     if rtype == "TXT":
-        return " ".join('"' + s.decode("utf-8", "replace").replace("\\", "\\\\")
-                        .replace('"', '\\"') + '"' for s in split_txt(value))
+        return quote_txt(value)
     if rtype == "MX":
         pref, host = value.split(" ", 1)
         return f"{pref} {host}."

@@ -31,7 +31,7 @@ import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -268,8 +268,3 @@ def destroy_key(hosts: list[MailHost], domain: str, key: Key, *,
                             f"{result.returncode}): {err}")
     if failures:
         raise HostKeyError("; ".join(failures))
-
-
-def hosts_signing(hosts: Iterable[MailHost], domain: str) -> list[MailHost]:
-    """The inventory hosts that serve (and so sign for) ``domain``."""
-    return [h for h in hosts if any(d.name == domain for d in h.settings.domains)]

@@ -56,6 +56,16 @@ def split_txt(value: str) -> list[bytes]:
     return [data[i:i + TXT_CHUNK] for i in range(0, len(data), TXT_CHUNK)] or [b""]
 
 
+def quote_txt(value: str) -> str:
+    """A TXT value in presentation format: quoted 255-byte character-strings of ONE record
+    (RFC 1035 §5.1). Zone files and Cloudflare's `content` both take this form."""
+    out = []
+    for chunk in split_txt(value):
+        text = chunk.decode("utf-8", "replace")
+        out.append('"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return " ".join(out)
+
+
 def join_txt(strings: Sequence[bytes]) -> str:
     return b"".join(strings).decode("utf-8", "replace")
 

@@ -17,21 +17,12 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 from ..records import canonical
-from .base import Provider, ProviderError, RRset, split_txt
+from .base import Provider, ProviderError, RRset, quote_txt
 
 TYPES = ("A", "AAAA", "CNAME", "MX", "TXT")
 MARK = "mailops:"
 COMMENT_MAX = 100  # Cloudflare's comment limit on the Free plan
 TOKEN_FORM = "'<Cloudflare API token with Zone:DNS:Edit on the zone>'"
-
-
-def quote_txt(value: str) -> str:
-    """A TXT value as Cloudflare content: quoted 255-byte character-strings, one record."""
-    out = []
-    for chunk in split_txt(value):
-        text = chunk.decode("utf-8", "replace")
-        out.append('"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"')
-    return " ".join(out)
 
 
 def unquote_txt(content: str) -> str:
