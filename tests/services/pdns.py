@@ -19,7 +19,7 @@ from dnsserver import ALGORITHM, KEY_NAME, DnsServer
 
 PDNS = shutil.which("pdns_server") or "/usr/sbin/pdns_server"
 PDNSUTIL = shutil.which("pdnsutil") or "/usr/bin/pdnsutil"
-SCHEMA = Path("/usr/share/doc/pdns-backend-sqlite3/schema.sqlite3.sql")
+SCHEMA = Path("/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql")
 
 
 class PowerDnsServer(DnsServer):
