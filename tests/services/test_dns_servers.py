@@ -153,6 +153,27 @@ def test_a_key_the_zone_does_not_allow_gets_the_servers_answer_and_advice_for_ea
 # --------------------------------------------------------------------------- as a user would
 
 
+def inventory_file(server, tmp_path, **kw):
+    raw = {**raw_settings(server, **kw), "keystore": str(tmp_path / "keystore")}
+    inv = tmp_path / "inventory.py"
+    inv.write_text(f"mail = [('mx1.example.test', {{'mailops': {raw!r}}})]\n")
+    return str(inv)
+
+
+def test_the_cli_shows_a_conflict_blocked_and_apply_exits_1_naming_both(dns_server, tmp_path):
+    dns_server.update("example.test", [("mta-sts.example.test", 300, "A", "192.0.2.50")])
+    inv = inventory_file(dns_server, tmp_path)
+    r = CliRunner().invoke(app, ["dns", "plan", "-i", inv, "example.test"])
+    assert r.exit_code == 2, r.output
+    assert "x BLOCKED create mta-sts.example.test CNAME" in r.output
+    assert "1 change(s) BLOCKED" in r.output
+    r = CliRunner().invoke(app, ["dns", "apply", "-i", inv, "--yes", "example.test"])
+    assert r.exit_code == 1, r.output
+    assert "mta-sts.example.test CNAME: not written" in r.output
+    assert "mta-sts.example.test A 192.0.2.50" in r.output and "Traceback" not in r.output
+    assert str(dns_server.rrset("example.test", "MX")[0]) == "10 mx1.example.test."
+
+
 def test_the_readme_steps_give_a_working_plan_against_a_default_knot(tmp_path, monkeypatch):
     """Knot as packaged, with the acl its documentation gives for TSIG updates and no
     transfer acl: plan (exit 2, one note), apply (exit 0), plan (exit 0)."""
@@ -160,15 +181,13 @@ def test_the_readme_steps_give_a_working_plan_against_a_default_knot(tmp_path, m
 
     with KnotServer(tmp_path / "knot", transfer=False) as knot:
         monkeypatch.setenv("MAILOPS_TSIG", knot.tsig)
-        raw = {**raw_settings(knot), "keystore": str(tmp_path / "keystore")}
-        inv = tmp_path / "inventory.py"
-        inv.write_text(f"mail = [('mx1.example.test', {{'mailops': {raw!r}}})]\n")
+        inv = inventory_file(knot, tmp_path)
         run = CliRunner().invoke
-        r = run(app, ["dns", "plan", "-i", str(inv)])
+        r = run(app, ["dns", "plan", "-i", inv])
         assert r.exit_code == 2, r.output
         assert r.output.count("note: 127.0.0.1 port") == 2  # once per zone
         assert "+ create example.test MX" in r.output and "Traceback" not in r.output
-        r = run(app, ["dns", "apply", "-i", str(inv), "--yes"])
+        r = run(app, ["dns", "apply", "-i", inv, "--yes"])
         assert r.exit_code == 0, r.output
-        r = run(app, ["dns", "plan", "-i", str(inv)])
+        r = run(app, ["dns", "plan", "-i", inv])
         assert r.exit_code == 0 and "No changes" in r.output, r.output

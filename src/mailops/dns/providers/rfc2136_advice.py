@@ -46,7 +46,7 @@ def allow_update(key: str, zone: str) -> str:
 
 
 def allow_transfer(key: str, zone: str) -> str:
-    return (f"to let mailops see the whole zone, allow key {key!r} to transfer it — BIND: "
+    return (f"To let mailops see the whole zone, allow key {key!r} to transfer it — BIND: "
             f"`allow-transfer {{ key {key}; }};` in the zone; Knot: `action: transfer` in an "
             f"acl with `key: {key}`; PowerDNS: `pdnsutil set-meta {zone} TSIG-ALLOW-AXFR {key}`")
 
