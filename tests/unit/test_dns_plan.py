@@ -151,7 +151,7 @@ def test_names_mailops_does_not_manage_are_not_in_the_plan():
     assert plan(s, live) == []
 
 
-# --------------------------------------------------------------------------- what else the plan sees
+# ---------------------------------------------------------------- what else the plan sees
 
 
 def v6_settings(ipv6=("2001:db8::10",)):
