@@ -208,7 +208,7 @@ class CloudflareProvider(Provider):
 
     # ------------------------------------------------------------------ write
 
-    def _body(self, name: str, rdtype: str, value: str, ttl: int) -> dict:
+    def _body(self, rdtype: str, value: str, ttl: int) -> dict:
         body: dict = {"ttl": ttl}
         if rdtype == "TXT":
             body["content"] = quote_txt(value)
@@ -235,13 +235,13 @@ class CloudflareProvider(Provider):
                 for r in self._records.get((name, rdtype, v), []):
                     if (AUTO_TTL if r.ttl == 1 else r.ttl) != ttl or getattr(r, "proxied", False):
                         patches.append({"id": r.id, "type": rdtype,
-                                        **self._body(name, rdtype, v, ttl)})
+                                        **self._body(rdtype, v, ttl)})
             # Replace in place where possible: PATCH keeps the record's tags and comment.
             while old and new:
                 r, v = old.pop(0), new.pop(0)
-                patches.append({"id": r.id, "type": rdtype, **self._body(name, rdtype, v, ttl)})
+                patches.append({"id": r.id, "type": rdtype, **self._body(rdtype, v, ttl)})
             for v in new:
-                posts.append({"name": name, "type": rdtype, **self._body(name, rdtype, v, ttl),
+                posts.append({"name": name, "type": rdtype, **self._body(rdtype, v, ttl),
                               "comment": f"{MARK} {c.reason}"[:COMMENT_MAX]})
             deletes += [{"id": r.id} for r in old]
         return {"deletes": deletes, "patches": patches, "posts": posts}
