@@ -5,21 +5,27 @@
         Cloudflare(api_token=api.token, base_url=api.base_url, max_retries=0)
         api.writes, api.records, api.rate_limit(next_requests=1)
 
-Wire format checked against cloudflare==5.9.0 (.venv/.../cloudflare/):
-- auth: ``Authorization: Bearer <token>`` (_client.py ``_api_token``);
+Shapes follow Cloudflare's published OpenAPI description (extract and licence
+in tests/fixtures/cloudflare/; the stand-in's tests validate its responses
+against it); the wire details the official SDK relies on (cloudflare 5.x):
+- auth: ``Authorization: Bearer <token>``; a token that is not 40 characters
+  of [A-Za-z0-9_-] is answered 400 code 6003 with ``error_chain`` 6111, an
+  unknown one 403 code 9109, a token without the needed permission 403 code
+  10000 (each operation's ``x-cfPermissionsRequired``: zones need
+  ``#zone:read``, which without it list no zone; record writes
+  ``#dns_records:edit``);
 - every response is the v4 envelope {success, errors[{code, message}],
-  messages, result, result_info}; the SDK unwraps ``result`` (_wrappers.py);
-- lists are SyncV4PagePaginationArray (pagination.py): the SDK asks for
-  ``page=N+1`` until a page comes back EMPTY, so a page past the end must be
-  an empty ``result`` list, not an error;
-- query filters are nested with dots (``Querystring(nested_format="dots")``):
-  ``name.exact=``, ``name.endswith=``…, plus ``name=``, ``type=``, ``content=``;
-- create = POST, update = PUT (whole record), edit = PATCH, delete = DELETE
-  returning ``{"id": …}`` (resources/dns/records.py);
-- TXT content is RFC 1035 quoted character-strings; bare text is wrapped and
-  split at 255 bytes, as Cloudflare does, and returned quoted;
-- errors: 401 code 10000 "Authentication error", 404 code 7003 for an unknown
-  zone id, 429 code 971 with Retry-After, 400 code 81058 for a duplicate.
+  messages, result, result_info}; lists page with ``page``/``per_page``
+  (DNS records: default 100, 5..50000) and an empty page past the end;
+- records carry ``proxied`` (default false), ``ttl`` (1 = automatic),
+  ``locked``, ``meta``, ``comment``, ``tags``; TXT content is stored exactly
+  as given, quoted or not; PUT replaces the record (tags and comment too),
+  PATCH changes only the fields given;
+- ``POST …/dns_records/batch`` runs deletes, patches, puts, posts in that
+  order in one transaction: all or nothing;
+- errors: 81053/81054 for a CNAME beside other data, 81058 for a duplicate,
+  1004 for a record Email Routing manages, 9021 for a bad TTL, 429 code 971
+  with Retry-After.
 
 Every change is mirrored into the zone on the test BIND with a TSIG-signed
 RFC 2136 update, so real DNS queries see what the SDK published.
@@ -29,339 +35,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import signal
 import subprocess
 import sys
-import threading
 import urllib.request
-from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 
-PREFIX = "/client/v4"
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _strings(content: str) -> list[bytes]:
-    """Cloudflare TXT content -> character-strings (quoted form or bare text)."""
-    content = content.strip()
-    if not content.startswith('"'):
-        data = content.encode()
-        return [data[i:i + 255] for i in range(0, len(data), 255)] or [b""]
-    out = []
-    for m in re.finditer(r'"((?:[^"\\]|\\.)*)"', content):
-        raw = re.sub(r"\\(\d{3}|.)", lambda x: chr(int(x.group(1))) if x.group(1).isdigit()
-                     else x.group(1), m.group(1)).encode()
-        out += [raw[i:i + 255] for i in range(0, len(raw), 255)] or [b""]
-    return out
-
-
-def _quoted(strings: list[bytes]) -> str:
-    return " ".join('"' + s.decode().replace("\\", "\\\\").replace('"', '\\"') + '"'
-                    for s in strings)
-
-
-class _Server:
-    """The API's state and protocol; runs in its own process (see CloudflareAPI)."""
-
-    def __init__(self, bind=None, token: str | None = None):
-        self.bind = bind
-        self.token = token or secrets.token_urlsafe(30)
-        self.zones: dict[str, dict] = {}
-        self.records: dict[str, dict[str, dict]] = {}
-        self.calls: list[tuple[str, str, dict]] = []  # (method, path, query) of every request
-        self.rate_limited = 0  # answer the next N requests with 429
-        self.limit_after_writes: int | None = None  # then 429 once, after N more writes
-        self.lock = threading.Lock()
-        self.server: ThreadingHTTPServer | None = None
-
-    # ------------------------------------------------------------------ setup
-
-    def add_zone(self, name: str) -> str:
-        zid = secrets.token_hex(16)
-        self.zones[zid] = {
-            "id": zid, "name": name, "status": "active", "paused": False, "type": "full",
-            "development_mode": 0,
-            "name_servers": ["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"],
-            "original_name_servers": None, "original_registrar": None, "original_dnshost": None,
-            "created_on": _now(), "modified_on": _now(), "activated_on": _now(),
-            "meta": {"step": 4, "custom_certificate_quota": 0, "page_rule_quota": 3,
-                     "phishing_detected": False},
-            "owner": {"id": None, "type": "user", "email": None},
-            "account": {"id": "0" * 32, "name": "test account"},
-            "permissions": ["#dns_records:edit", "#dns_records:read", "#zone:read"],
-            "plan": {"id": "0feeeeeeeeeeeeeeeeeeeeeeeeeeeeee", "name": "Free Website",
-                     "price": 0, "currency": "USD", "frequency": "", "is_subscribed": False,
-                     "can_subscribe": False, "legacy_id": "free", "legacy_discount": False,
-                     "externally_managed": False},
-        }
-        self.records[zid] = {}
-        return zid
-
-    def zone_id(self, name: str) -> str:
-        return next(z for z, v in self.zones.items() if v["name"] == name)
-
-    @property
-    def base_url(self) -> str:
-        assert self.server, "start() first"
-        return f"http://127.0.0.1:{self.server.server_address[1]}{PREFIX}"
-
-    @property
-    def writes(self) -> list[tuple[str, str, dict]]:
-        return [c for c in self.calls if c[0] != "GET"]
-
-    def start(self) -> _Server:
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # headers and body go out at once
-
-            def log_message(self, *a):  # keep pytest output clean
-                pass
-
-            def _serve(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                status, body, headers = api.handle(self.command, self.path,
-                                                   self.headers.get("Authorization", ""), raw)
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    # ------------------------------------------------------------------ protocol
-
-    @staticmethod
-    def _error(status: int, code: int, message: str, headers: dict | None = None):
-        return status, {"success": False, "errors": [{"code": code, "message": message}],
-                        "messages": [], "result": None}, headers or {}
-
-    @staticmethod
-    def _ok(result, status: int = 200, result_info: dict | None = None):
-        body = {"success": True, "errors": [], "messages": [], "result": result}
-        if result_info is not None:
-            body["result_info"] = result_info
-        return status, body, {}
-
-    @staticmethod
-    def _page(items: list, query: dict, default_per_page: int):
-        page = int(query.get("page", ["1"])[0])
-        per_page = int(float(query.get("per_page", [str(default_per_page)])[0]))
-        chunk = items[(page - 1) * per_page: page * per_page]
-        total_pages = (len(items) + per_page - 1) // per_page
-        return _Server._ok(chunk, result_info={
-            "page": page, "per_page": per_page, "count": len(chunk),
-            "total_count": len(items), "total_pages": total_pages})
-
-    def handle(self, method: str, path: str, auth: str, raw: bytes):
-        url = urlsplit(path)
-        query = parse_qs(url.query)
-        with self.lock:
-            if url.path.startswith("/_control/"):
-                return self._control(method, url.path, json.loads(raw) if raw else {})
-            self.calls.append((method, url.path, {k: v[0] for k, v in query.items()}))
-            if self.limit_after_writes is not None and method != "GET":
-                if self.limit_after_writes == 0:
-                    self.limit_after_writes, self.rate_limited = None, 1
-                else:
-                    self.limit_after_writes -= 1
-            if self.rate_limited:
-                self.rate_limited -= 1
-                return self._error(429, 971, "Please wait and consider throttling your request "
-                                   "speed", {"Retry-After": "1"})
-            if auth != f"Bearer {self.token}":
-                return self._error(401, 10000, "Authentication error")
-            if not url.path.startswith(PREFIX):
-                return self._error(404, 7000, "No route for that URI")
-            parts = url.path[len(PREFIX):].strip("/").split("/")
-            body = json.loads(raw) if raw else {}
-            if parts == ["zones"] and method == "GET":
-                zones = [z for z in self.zones.values()
-                         if "name" not in query or z["name"] == query["name"][0].lower()]
-                return self._page(zones, query, 20)
-            if len(parts) >= 3 and parts[0] == "zones" and parts[2] == "dns_records":
-                zid = parts[1]
-                if zid not in self.zones:
-                    return self._error(404, 7003, f"Could not route to /zones/{zid}/dns_records, "
-                                       "perhaps your object identifier is invalid?")
-                if len(parts) == 3:
-                    if method == "GET":
-                        return self._page(self._filter(zid, query), query, 100)
-                    if method == "POST":
-                        return self._create(zid, body)
-                if len(parts) == 4:
-                    rid = parts[3]
-                    if rid not in self.records[zid]:
-                        return self._error(404, 81044, "Record does not exist.")
-                    if method == "GET":
-                        return self._ok(self.records[zid][rid])
-                    if method in ("PUT", "PATCH"):
-                        return self._update(zid, rid, body, partial=method == "PATCH")
-                    if method == "DELETE":
-                        rec = self.records[zid].pop(rid)
-                        self._sync(zid, rec["name"], rec["type"])
-                        return self._ok({"id": rid})
-            return self._error(405, 10405, f"Method {method} not allowed for {url.path}")
-
-    def _control(self, method: str, path: str, body: dict):
-        """Test hooks (no auth): state, zones, rate limits. Not part of Cloudflare's API."""
-        what = path[len("/_control/"):]
-        if what == "state":
-            return 200, {"zones": self.zones, "records": self.records, "calls": self.calls,
-                         "token": self.token}, {}
-        if what == "zone" and method == "POST":
-            return 200, {"id": self.add_zone(body["name"])}, {}
-        if what == "zone" and method == "DELETE":
-            zid = next(z for z, v in self.zones.items() if v["name"] == body["name"])
-            del self.zones[zid]
-            return 200, {"id": zid}, {}
-        if what == "rate_limit":
-            self.rate_limited = body.get("next", 0)
-            self.limit_after_writes = body.get("after_writes")
-            return 200, {}, {}
-        return 404, {"error": what}, {}
-
-    def _filter(self, zid: str, query: dict) -> list[dict]:
-        out = list(self.records[zid].values())
-        q = {k: v[0] for k, v in query.items()}
-        tests = {
-            "name": lambda r, v: r["name"] == v.lower(),
-            "name.exact": lambda r, v: r["name"] == v.lower(),
-            "name.contains": lambda r, v: v.lower() in r["name"],
-            "name.startswith": lambda r, v: r["name"].startswith(v.lower()),
-            "name.endswith": lambda r, v: r["name"].endswith(v.lower()),
-            "type": lambda r, v: r["type"] == v,
-            "content": lambda r, v: r["content"].lower() == v.lower(),
-            "content.exact": lambda r, v: r["content"].lower() == v.lower(),
-        }
-        for k, test in tests.items():
-            if k in q:
-                out = [r for r in out if test(r, q[k])]
-        return sorted(out, key=lambda r: (r["type"], r["name"], r["content"]))
-
-    def _validate(self, zid: str, rec: dict, rid: str | None):
-        zone = self.zones[zid]["name"]
-        if not rec.get("name") or not rec.get("type") or rec.get("content") is None:
-            return self._error(400, 9000, "DNS name, type and content are required")
-        name = rec["name"] = rec["name"].lower().rstrip(".")
-        if name != zone and not name.endswith("." + zone):
-            return self._error(400, 9005, "Content for record is invalid: name not in zone")
-        ttl = rec.get("ttl", 1)
-        if ttl != 1 and not 60 <= ttl <= 86400:
-            return self._error(400, 9021, "Invalid TTL. Must be between 60 and 86400 seconds, or "
-                               "1 for Automatic.")
-        if rec["type"] == "MX" and rec.get("priority") is None:
-            return self._error(400, 9101, "Priority must be set for MX records")
-        if rec["type"] == "TXT":
-            rec["content"] = _quoted(_strings(rec["content"]))
-        others = [r for i, r in self.records[zid].items() if i != rid and r["name"] == name]
-        if any(r["type"] == rec["type"] and r["content"] == rec["content"] for r in others):
-            return self._error(400, 81058, "An identical record already exists.")
-        if rec["type"] == "CNAME" and others or any(r["type"] == "CNAME" for r in others):
-            return self._error(400, 81053, "An A, AAAA, or CNAME record with that host "
-                               "already exists.")
-        return None
-
-    def _record(self, zid: str, rid: str, body: dict, created: str) -> dict:
-        rec = {
-            "id": rid, "name": body["name"], "type": body["type"], "content": body["content"],
-            "proxiable": body["type"] in ("A", "AAAA", "CNAME"),
-            "proxied": bool(body.get("proxied", False)), "ttl": body.get("ttl", 1),
-            "settings": body.get("settings") or {}, "meta": {},
-            "comment": body.get("comment"), "tags": body.get("tags") or [],
-            "created_on": created, "modified_on": _now(),
-        }
-        if body["type"] == "MX":
-            rec["priority"] = body["priority"]
-        return rec
-
-    def _create(self, zid: str, body: dict):
-        err = self._validate(zid, body, None)
-        if err:
-            return err
-        rid = secrets.token_hex(16)
-        self.records[zid][rid] = rec = self._record(zid, rid, body, _now())
-        self._sync(zid, rec["name"], rec["type"])
-        return self._ok(rec)
-
-    def _update(self, zid: str, rid: str, body: dict, partial: bool):
-        old = self.records[zid][rid]
-        merged = {**old, **body} if partial else dict(body)
-        err = self._validate(zid, merged, rid)
-        if err:
-            return err
-        self.records[zid][rid] = rec = self._record(zid, rid, merged, old["created_on"])
-        self._sync(zid, old["name"], old["type"])
-        self._sync(zid, rec["name"], rec["type"])
-        return self._ok(rec)
-
-    # ------------------------------------------------------------------ write-through to BIND
-
-    def _sync(self, zid: str, name: str, rdtype: str) -> None:
-        """Make the real BIND serve exactly this API's RRset at name/type."""
-        if self.bind is None:
-            return
-        import dns.name
-        import dns.query
-        import dns.rcode
-        import dns.rdataclass
-        import dns.rdatatype
-        import dns.update
-        from dns.rdata import from_text
-        from dns.rdtypes.ANY.TXT import TXT
-
-        zone = self.zones[zid]["name"]
-        recs = [r for r in self.records[zid].values() if r["name"] == name and r["type"] == rdtype]
-        import dns.tsigkeyring
-
-        keyname, algorithm, secret = self.bind.tsig.split(":", 2)
-        keyring = dns.tsigkeyring.from_text({keyname: (algorithm, secret)})
-        u = dns.update.UpdateMessage(zone, keyring=keyring,
-                                     keyname=dns.name.from_text(keyname), keyalgorithm=algorithm)
-        u.delete(dns.name.from_text(name), rdtype)
-        for r in recs:
-            ttl = 300 if r["ttl"] == 1 else r["ttl"]
-            if rdtype == "TXT":
-                rd = TXT(dns.rdataclass.IN, dns.rdatatype.TXT, _strings(r["content"]))
-            elif rdtype == "MX":
-                rd = from_text("IN", "MX", f"{r['priority']} {r['content']}.")
-            elif rdtype == "CNAME":
-                rd = from_text("IN", "CNAME", r["content"] + ".")
-            else:
-                rd = from_text("IN", rdtype, r["content"])
-            u.add(dns.name.from_text(name), ttl, rd)
-        resp = dns.query.tcp(u, "127.0.0.1", port=self.bind.port, timeout=5)
-        if resp.rcode() != dns.rcode.NOERROR:
-            raise RuntimeError(f"write-through to BIND failed: {dns.rcode.to_text(resp.rcode())}")
-
+from cloudflare_server import PREFIX, _Server
 
 # --------------------------------------------------------------------------- the test-side handle
 
@@ -415,15 +95,24 @@ class CloudflareAPI:
         with urllib.request.urlopen(req, timeout=10) as r:
             return json.loads(r.read())
 
-    def add_zone(self, name: str) -> str:
-        return self._control("zone", "POST", {"name": name})["id"]
+    def add_zone(self, name: str, status: str = "active") -> str:
+        return self._control("zone", "POST", {"name": name, "status": status})["id"]
+
+    def set_permissions(self, *permissions: str) -> None:
+        """What the token may do, as x-cfPermissionsRequired names it (#zone:read …)."""
+        self._control("permissions", "POST", {"permissions": list(permissions)})
+
+    def enable_email_routing(self, zone: str) -> list[str]:
+        return self._control("email_routing", "POST", {"zone": zone})["ids"]
 
     def remove_zone(self, name: str) -> None:
         self._control("zone", "DELETE", {"name": name})
 
-    def rate_limit(self, next_requests: int = 0, after_writes: int | None = None) -> None:
+    def rate_limit(self, next_requests: int = 0, after_writes: int | None = None,
+                   retry_after: int = 1) -> None:
         """429 the next N requests, or once after N more write requests."""
-        self._control("rate_limit", "POST", {"next": next_requests, "after_writes": after_writes})
+        self._control("rate_limit", "POST", {"next": next_requests, "after_writes": after_writes,
+                                             "retry_after": retry_after})
 
     def zone_id(self, name: str) -> str:
         return next(z for z, v in self._control("state")["zones"].items() if v["name"] == name)

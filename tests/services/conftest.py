@@ -1,10 +1,14 @@
-"""Service fixtures: a real BIND (and a Cloudflare API stand-in writing through to it)."""
+"""Service fixtures: real BIND, Knot and PowerDNS, and a Cloudflare API stand-in."""
 
 from __future__ import annotations
 
 import pytest
 from bind import BindServer
 from cloudflare_api import CloudflareAPI
+from knot import KnotServer
+from pdns import PowerDnsServer
+
+SERVERS = {"bind": BindServer, "knot": KnotServer, "pdns": PowerDnsServer}
 
 
 @pytest.fixture
@@ -20,6 +24,18 @@ def bind_env(bind, monkeypatch):
     monkeypatch.setenv("MAILOPS_TSIG", bind.tsig)
     monkeypatch.setenv("MAILOPS_DNS_NAMESERVERS", ",".join(bind.nameservers))
     return bind
+
+
+@pytest.fixture(params=[(name, transfer) for name in SERVERS for transfer in (False, True)],
+                ids=lambda p: f"{p[0]}-{'axfr' if p[1] else 'no-axfr'}")
+def dns_server(request, tmp_path, monkeypatch):
+    """Each real server, configured as its documentation says for TSIG updates, with zone
+    transfers refused (each server's default, except BIND's) and then allowed to the key."""
+    name, transfer = request.param
+    with SERVERS[name](tmp_path / name, transfer=transfer) as server:
+        monkeypatch.setenv("MAILOPS_TSIG", server.tsig)
+        monkeypatch.setenv("MAILOPS_DNS_NAMESERVERS", ",".join(server.nameservers))
+        yield server
 
 
 @pytest.fixture

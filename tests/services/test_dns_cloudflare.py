@@ -63,14 +63,16 @@ def test_an_unchanged_plan_makes_zero_write_calls(cloudflare_api):
     assert len(cloudflare_api.writes) == writes
 
 
-def test_a_changed_setting_is_one_update_in_place(cloudflare_api):
+def test_a_changed_setting_is_one_patch_in_place_in_one_batch_request(cloudflare_api):
     apply_plan(make_plan([settings()], {}))
     plans = make_plan([settings(spf={"ip4": ["198.51.100.7"]})], {})
     (c,) = changes(plans)
     assert (c.action, c.name, c.type) == ("update", "example.test", "TXT")
     writes = len(cloudflare_api.writes)
     apply_plan(plans)
-    assert [w[0] for w in cloudflare_api.writes[writes:]] == ["PUT"]
+    zid = cloudflare_api.zone_id("example.test")
+    assert [w[:2] for w in cloudflare_api.writes[writes:]] == [
+        ("POST", f"/client/v4/zones/{zid}/dns_records/batch")]
     assert cloudflare_api.bind.txt("example.test") == [[b"v=spf1 mx ip4:198.51.100.7 -all"]]
     assert changes(make_plan([settings(spf={"ip4": ["198.51.100.7"]})], {})) == []
 
@@ -119,34 +121,72 @@ def run_plan(tmp_path):
     return CliRunner().invoke(app, ["dns", "plan", "-i", str(path)])
 
 
-def test_a_bad_token_exits_1_saying_the_token_is_invalid_without_showing_it(
+def test_a_malformed_token_exits_1_with_cloudflares_6003_6111_and_what_a_token_is(
         cloudflare_api, tmp_path, monkeypatch):
-    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "not-the-token-0123456789")
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "Bearer not-the-token-0123456789")
     r = run_plan(tmp_path)
     assert r.exit_code == 1
-    assert "401" in r.output and "code 10000: Authentication error" in r.output
-    assert "CLOUDFLARE_API_TOKEN" in r.output and "example.test" in r.output
+    assert "HTTP 400" in r.output and "code 6003" in r.output and "code 6111" in r.output
+    assert "is not a Cloudflare API token" in r.output and "CLOUDFLARE_API_TOKEN" in r.output
     assert "not-the-token-0123456789" not in r.output and "Traceback" not in r.output
+
+
+def test_an_unknown_token_exits_1_saying_it_is_not_valid(cloudflare_api, tmp_path,
+                                                          monkeypatch):
+    wrong = "x" * 40
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", wrong)
+    r = run_plan(tmp_path)
+    assert r.exit_code == 1
+    assert "HTTP 403" in r.output and "code 9109" in r.output and "not valid" in r.output
+    assert "Zone → Zone → Read and Zone → DNS → Edit" in r.output and wrong not in r.output
+
+
+def test_a_token_without_dns_edit_fails_the_apply_naming_the_permission(cloudflare_api):
+    plans = make_plan([settings()], {})
+    cloudflare_api.set_permissions("#zone:read", "#dns_records:read")
+    with pytest.raises(ProviderError) as e:
+        apply_plan(plans)
+    assert "code 10000" in str(e.value) and "Zone → DNS → Edit" in str(e.value)
+    assert cloudflare_api.records[cloudflare_api.zone_id("example.test")] == {}
+
+
+def test_a_token_without_zone_read_is_told_it_needs_zone_read(cloudflare_api, tmp_path):
+    cloudflare_api.set_permissions("#dns_records:read", "#dns_records:edit")
+    r = run_plan(tmp_path)
+    assert r.exit_code == 1
+    assert "lists no zone example.test" in r.output and "Zone → Zone → Read" in r.output
 
 
 def test_a_zone_missing_from_the_account_exits_1_naming_it(cloudflare_api, tmp_path):
     cloudflare_api.remove_zone("example.test")
     r = run_plan(tmp_path)
     assert r.exit_code == 1
-    assert "no zone example.test" in r.output and "404" in r.output
+    assert "no zone example.test" in r.output
 
 
-def test_a_rate_limit_exits_1_saying_to_wait_and_retry(cloudflare_api, tmp_path):
-    cloudflare_api.rate_limit(next_requests=1)
+def test_only_the_active_zone_of_that_name_is_used(cloudflare_api, tmp_path):
+    cloudflare_api.add_zone("example.test", status="pending")  # e.g. in another account
+    apply_plan(make_plan([settings()], {}))
+    active = cloudflare_api.zone_id("example.test")
+    assert any(r["type"] == "MX" for r in cloudflare_api.records[active].values())
+    cloudflare_api.remove_zone("example.test")  # the active one goes; the pending one stays
+    r = run_plan(tmp_path)
+    assert r.exit_code == 1 and "is pending, not active" in r.output
+
+
+def test_a_rate_limit_is_waited_out_with_a_visible_note(cloudflare_api, capsys):
+    cloudflare_api.rate_limit(next_requests=1, retry_after=1)
+    plans = make_plan([settings()], {})
+    assert "rate limit reached" in capsys.readouterr().err
+    cloudflare_api.rate_limit(after_writes=0, retry_after=1)  # the batch itself is 429'd once
+    apply_plan(plans)
+    assert "waiting 1s as its Retry-After says" in capsys.readouterr().err
+    assert changes(make_plan([settings()], {})) == []
+
+
+def test_a_rate_limit_longer_than_cloudflares_window_exits_1_saying_to_wait(
+        cloudflare_api, tmp_path):
+    cloudflare_api.rate_limit(next_requests=1, retry_after=3600)
     r = run_plan(tmp_path)
     assert r.exit_code == 1
-    assert "429" in r.output and "rate limit" in r.output and "run the command again" in r.output
-
-
-def test_a_rate_limit_during_apply_leaves_a_plan_that_finishes_the_job(cloudflare_api):
-    plans = make_plan([settings()], {})
-    cloudflare_api.rate_limit(after_writes=3)  # three writes succeed, then Cloudflare says 429
-    with pytest.raises(ProviderError, match="429"):
-        apply_plan(plans)
-    apply_plan(make_plan([settings()], {}))
-    assert changes(make_plan([settings()], {})) == []
+    assert "HTTP 429" in r.output and "1200 requests per 5 minutes" in r.output

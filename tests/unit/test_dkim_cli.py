@@ -158,17 +158,22 @@ def test_default_ports_names_only_the_pieces_that_are_missing(monkeypatch):
 
 def test_the_real_publish_port_applies_only_the_dkim_changes_of_the_dns_plan(monkeypatch):
     from mailops.dns import providers
+    from mailops.dns.changes import RRset
     from mailops.inventory import MailHost
     from mailops.settings import parse_mail_settings
 
     applied = []
 
     class Provider:
+        notes: list[str] = []
+
         def __init__(self, config, domain, env=None):
             pass
 
         def read(self, names, subtrees=()):
-            return []  # an empty zone: the full plan would create MX, SPF, DMARC, …
+            # An empty zone (the full plan would create MX, SPF, DMARC, …) that then
+            # serves what was applied, as the apply's read-back expects.
+            return [RRset(c.name, c.type, c.ttl_after, c.after) for c in applied]
 
         def effective_ttl(self, ttl):
             return ttl

@@ -149,3 +149,63 @@ def test_names_mailops_does_not_manage_are_not_in_the_plan():
     live = live_from(records_for(s, DKIM), RRset("www.example.test", "A", 300, ("192.0.2.80",)),
                      RRset("example.test", "A", 300, ("192.0.2.80",)))
     assert plan(s, live) == []
+
+
+# ---------------------------------------------------------------- what else the plan sees
+
+
+def v6_settings(ipv6=("2001:db8::10",)):
+    return parse_mail_settings({"hostname": "mx1.example.test", "ipv4": ["192.0.2.10"],
+                                "ipv6": list(ipv6), "domains": {"example.test": {
+                                    "dns": {"provider": "rfc2136", "server": "127.0.0.1"}}}})
+
+
+def test_an_address_the_inventory_dropped_is_deleted_with_its_reason():
+    live = live_from(records_for(v6_settings(), DKIM))
+    (c,) = plan(v6_settings(ipv6=()), live)
+    assert (c.action, c.name, c.type, c.owned) == ("delete", "mx1.example.test", "AAAA", True)
+    assert "no IPv6 address" in c.reason
+
+
+def test_a_cname_planned_beside_an_address_is_blocked_naming_it():
+    s = settings()
+    live = [rr for rr in live_from(records_for(s, DKIM)) if rr.type != "CNAME"]
+    live.append(RRset("mta-sts.example.test", "A", 300, ("192.0.2.50",)))
+    (c,) = plan(s, live)
+    assert (c.action, c.type) == ("create", "CNAME")
+    assert "mta-sts.example.test A 192.0.2.50" in c.blocked and "RFC 1034 §3.6.2" in c.blocked
+
+
+def test_a_record_planned_where_a_foreign_cname_sits_is_blocked():
+    s = settings()
+    live = [rr for rr in live_from(records_for(s, DKIM)) if rr.name != "_dmarc.example.test"]
+    live.append(RRset("_dmarc.example.test", "CNAME", 300, ("dmarc.provider.test",)))
+    (c,) = plan(s, live)
+    assert c.name == "_dmarc.example.test" and "is a CNAME" in c.blocked
+
+
+def test_ttls_are_compared_per_record_not_taken_from_a_foreign_one():
+    s = settings()
+    live = live_from(records_for(s, DKIM))
+    apex = next(rr for rr in live if rr.name == "example.test" and rr.type == "TXT")
+    live[live.index(apex)] = RRset(apex.name, "TXT", 3600, apex.values + ("ms=1",),
+                                   ttls=((apex.values[0], apex.ttl), ("ms=1", 3600)))
+    assert plan(s, live) == []
+
+
+def test_a_proxied_record_we_own_is_an_update_saying_why():
+    s = settings()
+    live = live_from(records_for(s, DKIM))
+    a = next(rr for rr in live if rr.type == "A")
+    live[live.index(a)] = RRset(a.name, "A", a.ttl, a.values, proxied=a.values)
+    (c,) = plan(s, live)
+    assert c.action == "update" and c.before == c.after and "proxied" in c.notes[0]
+
+
+def test_a_record_the_provider_locks_is_blocked_with_the_providers_reason():
+    s = settings()
+    live = [rr for rr in live_from(records_for(s, DKIM)) if rr.type != "MX"]
+    live.append(RRset("example.test", "MX", 300, ("10 route1.mx.cloudflare.net",),
+                      locked=(("10 route1.mx.cloudflare.net", "managed by Email Routing"),)))
+    (c,) = plan(s, live)
+    assert c.type == "MX" and c.blocked == "managed by Email Routing"

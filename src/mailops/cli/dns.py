@@ -118,7 +118,7 @@ def render_plan(plans, force: bool = False, color: bool = False) -> str:
 
     signs = {"create": ("+", "green"), "update": ("~", "yellow"), "delete": ("-", "red")}
     lines: list[str] = []
-    counts = {"create": 0, "update": 0, "delete": 0, "kept": 0}
+    counts = {"create": 0, "update": 0, "delete": 0, "kept": 0, "blocked": 0}
     for p in plans:
         where = ", ".join(p.domains)
         if p.kind == "manual":
@@ -126,18 +126,24 @@ def render_plan(plans, force: bool = False, color: bool = False) -> str:
                                f"output of `mailops dns zone {' '.join(p.domains)}` by hand",
                                dim=True))
             continue
+        notes = [style(f"  note: {n}", dim=True) for n in p.notes]
         if not p.changes:
-            lines.append(f"zone {p.zone} ({p.kind}): up to date")
+            lines += [f"zone {p.zone} ({p.kind}): up to date", *notes]
             continue
         lines.append(style(f"zone {p.zone} ({p.kind}, {where}):", bold=True))
+        lines += notes
         for c in p.changes:
-            refused = not c.owned and not force
+            refused = not c.owned and not force and not c.blocked
             sign, fg = ("!", "magenta") if refused else signs[c.action]
-            counts["kept" if refused else c.action] += 1
+            if c.blocked:
+                sign, fg = "x", "red"
+            counts["blocked" if c.blocked else "kept" if refused else c.action] += 1
             ttl = f"ttl {c.ttl_after}" if c.ttl_after is not None else f"ttl {c.ttl_before}"
             if c.action == "update" and c.ttl_before != c.ttl_after:
                 ttl = f"ttl {c.ttl_before} → {c.ttl_after}"
             verb = "keep  " if refused else f"{c.action}"
+            if c.blocked:
+                verb = f"BLOCKED {c.action}"
             head = f"  {sign} {verb} {c.key}  {ttl}"
             lines.append(style(head, fg=fg, bold=True))
             for v in c.before:
@@ -151,6 +157,8 @@ def render_plan(plans, force: bool = False, color: bool = False) -> str:
             lines.append(style(f"      # {c.reason}", dim=True))
             for n in c.notes:
                 lines.append(style(f"      ! {n}", fg="yellow"))
+            if c.blocked:
+                lines.append(style(f"      x not written: {c.blocked}", fg="red"))
         lines.append("")
     pending = counts["create"] + counts["update"] + counts["delete"]
     summary = (f"Plan: {counts['create']} to create, {counts['update']} to update, "
@@ -161,6 +169,12 @@ def render_plan(plans, force: bool = False, color: bool = False) -> str:
     if not pending:
         summary = "No changes: DNS matches the inventory." + (summary[summary.index(".") + 1:]
                                                               if counts["kept"] else "")
+    if counts["blocked"]:
+        summary += (f" {counts['blocked']} change(s) BLOCKED (x): apply cannot write them until "
+                    "the conflict shown is resolved.")
+        if not pending:
+            summary = summary.replace("No changes: DNS matches the inventory.",
+                                      "Nothing apply can write:")
     lines.append(style(summary, bold=True))
     return "\n".join(lines)
 
@@ -168,9 +182,10 @@ def render_plan(plans, force: bool = False, color: bool = False) -> str:
 def plan_json(plans, force: bool = False) -> dict:
     return {
         "pending": sum(len(p.pending(force)) for p in plans),
+        "blocked": sum(len(p.blocked()) for p in plans),
         "refused": sum(len(p.refused(force)) for p in plans),
         "zones": [{"zone": p.zone, "provider": p.kind, "domains": list(p.domains),
-                   "changes": [c.as_dict() for c in p.changes]} for p in plans],
+                   "notes": p.notes, "changes": [c.as_dict() for c in p.changes]} for p in plans],
     }
 
 
@@ -197,7 +212,7 @@ def plan(
         typer.echo(json.dumps(plan_json(plans, force), indent=2))
     else:
         typer.echo(render_plan(plans, force, _color()))
-    pending = sum(len(p.pending(force)) for p in plans)
+    pending = sum(len(p.pending(force)) + len(p.blocked()) for p in plans)
     raise typer.Exit(EXIT_PENDING if pending else EXIT_OK)
 
 
@@ -221,9 +236,9 @@ def apply(
     plans, hosts = _run(lambda: _plan(inventory, domains))
     typer.echo(render_plan(plans, force, _color()))
     pending = sum(len(p.pending(force)) for p in plans)
-    if not pending:
+    if not pending and not any(p.blocked() for p in plans):
         raise typer.Exit(EXIT_OK)
-    if not yes:
+    if pending and not yes:
         if not sys.stdin.isatty():
             raise _fail("not applied: confirmation needs a terminal; pass --yes to apply "
                         "without asking")

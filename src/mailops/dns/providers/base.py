@@ -3,47 +3,45 @@
 A provider works on one zone. :meth:`Provider.read` returns the live RRsets
 at the names mailops manages (and every name below the given subtrees, so
 stale DKIM selectors are seen); :meth:`Provider.apply` makes the live zone
-match a list of :class:`~mailops.dns.plan.Change`, touching only the values
+match a list of :class:`~mailops.dns.changes.Change`, touching only the values
 each change's key owns. Credentials come from the environment only.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from ...settings import DnsProvider
+from ..changes import Change, RRset
 
-if TYPE_CHECKING:
-    from ..plan import Change
+__all__ = ["ApplyError", "Provider", "ProviderError", "RRset", "join_txt", "quote_txt",
+           "split_txt"]
 
 # RFC 1035 §3.3: a <character-string> is one length octet plus at most 255 octets.
 TXT_CHUNK = 255
 
 
-@dataclass(frozen=True)
-class RRset:
-    """A live RRset as the provider serves it, values in records.canonical form."""
-
-    name: str
-    type: str
-    ttl: int
-    values: tuple[str, ...]
-    # True when the provider carries mailops's own marker on it (Cloudflare
-    # record comment), i.e. mailops created it. False = unknown, not "foreign".
-    marked: bool = False
-
-
 class ProviderError(Exception):
     """A provider call failed; the message names the domain, what happened, what to do."""
 
-    def __init__(self, domain: str, what: str, todo: str):
+    def __init__(self, domain: str, what: str, todo: str,
+                 after: str = "Nothing more was changed; `mailops dns plan` shows what is "
+                              "still to do."):
         self.domain, self.what, self.todo = domain, what, todo
-        super().__init__(f"{domain}: {what} — {todo}. Nothing more was changed; "
-                         "`mailops dns plan` shows what is still to do.")
+        super().__init__(f"{domain}: {what} — {todo}. {after}")
+
+
+class ApplyError(ProviderError):
+    """An apply left records different from the plan (blocked, or not taken by the server)."""
+
+    def __init__(self, domain: str, problems: Sequence[str]):
+        super().__init__(domain, f"{len(problems)} record(s) are not as planned:\n  - "
+                         + "\n  - ".join(problems),
+                         "fix each as said and run `mailops dns apply` again",
+                         after="Every other change was applied.")
 
 
 def split_txt(value: str) -> list[bytes]:
@@ -78,6 +76,13 @@ class Provider(ABC):
         self.domain = domain  # for messages: the hosted domain that uses this zone
         self.zone = config.zone or domain
         self.env = os.environ if env is None else env
+        # What the last read wants the operator to know (e.g. how it read the
+        # zone); the plan prints these once under the zone.
+        self.notes: list[str] = []
+
+    def progress(self, message: str) -> None:
+        """A visible note while a call waits (rate limits); stderr keeps --json clean."""
+        print(message, file=sys.stderr, flush=True)
 
     def credential(self, var: str, form: str) -> str:
         value = self.env.get(var, "").strip()

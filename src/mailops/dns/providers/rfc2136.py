@@ -3,9 +3,12 @@
 Reading: a TSIG-signed AXFR (RFC 5936) of the zone from the primary, because it
 is the only way to see *every* DKIM selector under ``_domainkey`` — a stale
 selector mailops must retire, or a foreign one it must leave alone, has no
-name mailops could guess. If the server refuses the transfer, it falls back
-to asking the primary for each name mailops knows (stale unknown selectors
-are then invisible, which errs on the side of deleting nothing).
+name mailops could guess. Knot and PowerDNS refuse transfers by default and
+many BIND setups do too, so a refused transfer is normal: mailops then asks
+the primary for each name it manages (TSIG-signed queries, one TCP
+connection), and the plan carries one note saying so (stale selectors
+mailops never published are then invisible, which errs on the side of
+deleting nothing).
 
 Writing: all changes of a zone go in ONE signed UPDATE message, which the
 server applies atomically (RFC 2136 §3.4: all or nothing).
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import socket
 from collections.abc import Collection, Sequence
 
 import dns.exception
@@ -35,6 +39,7 @@ import dns.xfr
 import dns.zone
 
 from ..records import canonical
+from . import rfc2136_advice as advice
 from .base import Provider, ProviderError, RRset, join_txt, split_txt
 
 TYPES = ("A", "AAAA", "CNAME", "MX", "TXT")
@@ -105,6 +110,15 @@ class Rfc2136Provider(Provider):
                                  f"while {doing} (timed out after {TIMEOUT:.0f}s)",
                                  "check dns.server and dns.port in the inventory and that the "
                                  "server is running and reachable")
+        if isinstance(e, dns.tsig.PeerBadKey) and doing.startswith("updating"):
+            # The reads signed with this key were accepted, so the key is known:
+            # Knot answers BADKEY when its ACL does not allow the key to update.
+            return ProviderError(self.domain, f"the name server {self._where()} answered "
+                                 f"NOTAUTH with TSIG error BADKEY while {doing}: Knot says this "
+                                 "when no acl lets the key update the zone, other servers when "
+                                 "they do not know the key",
+                                 advice.allow_update(keyname, self.zone)
+                                 + f"; and check that {var} holds the server's key")
         if isinstance(e, (dns.tsig.PeerError, dns.tsig.BadSignature, dns.tsig.BadKey)):
             return ProviderError(self.domain, f"the name server {self._where()} rejected TSIG key "
                                  f"{keyname!r} while {doing} ({type(e).__name__})",
@@ -117,21 +131,17 @@ class Rfc2136Provider(Provider):
         return ProviderError(self.domain, f"{doing} at {self._where()} failed: {e}",
                              "check the server's log for the zone " + self.zone)
 
-    def _rcode_error(self, rcode: int, doing: str) -> ProviderError:
+    def _rcode_error(self, response: dns.message.Message, doing: str) -> ProviderError:
         keyname = self._key()[1].to_text(omit_final_dot=True)
-        text = dns.rcode.to_text(rcode)
-        todo = {
-            "NOTAUTH": f"the server did not accept TSIG key {keyname!r} for zone {self.zone}: "
-                       f"check {self.config.tsig_env} and the server's allow-update",
-            "REFUSED": f"allow key {keyname!r} to update zone {self.zone} on the server "
-                       f"(BIND: allow-update {{ key {keyname}; }};), or, if it is allowed, the "
-                       "server's integrity checks rejected the data (e.g. an MX target inside "
-                       "the zone without A/AAAA: set ipv4/ipv6 in the inventory); its log says "
-                       "which",
-            "NOTZONE": f"check dns.zone ({self.zone}) in the inventory",
-        }.get(text, "check the server's log")
-        return ProviderError(self.domain, f"the name server {self._where()} answered {text} "
-                             f"while {doing}", todo)
+        text = dns.rcode.to_text(response.rcode())
+        # RFC 8914: a server may say more in an Extended DNS Error; pass it on.
+        ede = "; ".join(f"{o.code}: {o.text}" if o.text else str(o.code)
+                        for o in response.extended_errors())
+        said = f" ({ede})" if ede else ""
+        meaning = advice.MEANING.get(text, "see the server's log")
+        return ProviderError(self.domain, f"the name server {self._where()} answered {text}"
+                             f"{said} while {doing}: {meaning}",
+                             advice.todo(text, keyname, self.zone, self.config.tsig_env))
 
     # ------------------------------------------------------------------ read
 
@@ -139,10 +149,17 @@ class Rfc2136Provider(Provider):
         names = {n.lower().rstrip(".") for n in names}
         subtrees = {s.lower().rstrip(".") for s in subtrees}
         self._rdata = {}
+        self.notes = []
         try:
             nodes = self._axfr()
-        except _TransferRefused:
+        except _TransferRefused as refused:
             nodes = self._per_name(names)
+            keyname = self._key()[1].to_text(omit_final_dot=True)
+            self.notes.append(
+                f"{self._where()} refused a zone transfer of {self.zone} ({refused.rcode}), so "
+                f"mailops read its {len(names)} managed names one by one; DKIM selectors it "
+                "never published are not seen this way (so none is deleted). "
+                + advice.allow_transfer(keyname, self.zone))
         out = []
         for owner, rdatasets in nodes:
             if owner not in names and not any(owner.endswith("." + s) for s in subtrees):
@@ -159,7 +176,7 @@ class Rfc2136Provider(Provider):
                 out.append(RRset(owner, t, rds.ttl, tuple(sorted(set(values)))))
         return out
 
-    def _axfr(self):
+    def _axfr(self) -> list[tuple[str, list]]:
         keyring, keyname, alg = self._key()
         zone = dns.zone.Zone(self.origin, relativize=False)
         query, _ = dns.xfr.make_query(zone, keyring=keyring, keyname=keyname, keyalgorithm=alg)
@@ -167,30 +184,48 @@ class Rfc2136Provider(Provider):
             dns.query.inbound_xfr(self.server, zone, query, port=self.port, timeout=TIMEOUT,
                                   lifetime=TIMEOUT * 3)
         except dns.xfr.TransferError as e:
-            if e.rcode in (dns.rcode.REFUSED, dns.rcode.NOTIMP):
-                raise _TransferRefused from None
-            raise self._rcode_error(e.rcode, f"reading zone {self.zone} (AXFR)") from None
+            # A correctly signed answer refusing the transfer: BIND says REFUSED,
+            # Knot and PowerDNS NOTAUTH (a bad key fails the TSIG check above instead).
+            if e.rcode in (dns.rcode.REFUSED, dns.rcode.NOTAUTH, dns.rcode.NOTIMP):
+                raise _TransferRefused(dns.rcode.to_text(e.rcode)) from None
+            raise ProviderError(self.domain, f"the name server {self._where()} answered "
+                                f"{dns.rcode.to_text(e.rcode)} to a zone transfer of "
+                                f"{self.zone}: {advice.MEANING.get(dns.rcode.to_text(e.rcode))}",
+                                advice.todo(dns.rcode.to_text(e.rcode),
+                                            keyname.to_text(omit_final_dot=True), self.zone,
+                                            self.config.tsig_env)) from None
+        except dns.tsig.PeerBadKey:
+            # Knot answers a transfer its ACL does not allow with TSIG error
+            # BADKEY even for a key it knows; the signed per-name queries that
+            # follow tell a really unknown key apart (they fail the same way).
+            raise _TransferRefused("NOTAUTH, TSIG error BADKEY") from None
         except (dns.exception.DNSException, OSError) as e:
             raise self._fail(e, f"reading zone {self.zone} (AXFR)") from None
-        for name, node in zone.nodes.items():
-            owner = name.to_text(omit_final_dot=True).lower()
-            yield owner, list(node.rdatasets)
+        return [(name.to_text(omit_final_dot=True).lower(), list(node.rdatasets))
+                for name, node in zone.nodes.items()]
 
-    def _per_name(self, names):
+    def _per_name(self, names) -> list[tuple[str, list]]:
+        keyring, keyname, alg = self._key()
         out = []
-        for owner in sorted(names):
-            rdatasets = []
-            for t in TYPES:
-                q = dns.message.make_query(owner, t)
-                try:
-                    r = dns.query.tcp(q, self.server, port=self.port, timeout=TIMEOUT)
-                except (dns.exception.DNSException, OSError) as e:
-                    raise self._fail(e, f"reading {owner} {t}") from None
-                for rrset in r.answer:
-                    if rrset.name == dns.name.from_text(owner) and \
-                            dns.rdatatype.to_text(rrset.rdtype) == t:
-                        rdatasets.append(rrset.to_rdataset())
-            out.append((owner, rdatasets))
+        try:
+            with socket.create_connection((self.server, self.port), timeout=TIMEOUT) as sock:
+                for owner in sorted(names):
+                    want = dns.name.from_text(owner)
+                    rdatasets = []
+                    for t in TYPES:
+                        # Signed like the transfer, so a wrong key shows at plan time
+                        # (RFC 8945 §5.2: the server checks the MAC of any request).
+                        q = dns.message.make_query(owner, t)
+                        q.use_tsig(keyring, keyname, algorithm=alg)
+                        r = dns.query.tcp(q, self.server, timeout=TIMEOUT, sock=sock)
+                        if r.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+                            raise self._rcode_error(r, f"reading {owner} {t}")
+                        rdatasets += [rrset.to_rdataset() for rrset in r.answer
+                                      if rrset.name == want and
+                                      dns.rdatatype.to_text(rrset.rdtype) == t]
+                    out.append((owner, rdatasets))
+        except (dns.exception.DNSException, OSError) as e:
+            raise self._fail(e, "reading the managed names") from None
         return out
 
     # ------------------------------------------------------------------ write
@@ -238,9 +273,11 @@ class Rfc2136Provider(Provider):
         except (dns.exception.DNSException, OSError) as e:
             raise self._fail(e, f"updating zone {self.zone}") from None
         if r.rcode() != dns.rcode.NOERROR:
-            raise self._rcode_error(r.rcode(), f"updating zone {self.zone}")
+            raise self._rcode_error(r, f"updating zone {self.zone}")
         self._rdata = {}
 
 
 class _TransferRefused(Exception):
-    pass
+    def __init__(self, rcode: str):
+        super().__init__(rcode)
+        self.rcode = rcode
