@@ -52,7 +52,7 @@ def test_a_bad_inventory_fails_with_named_fields_and_touches_nothing(lab, tmp_pa
                             capture_output=True, text=True).stdout
     bad = tmp_path / "bad.py"
     bad.write_text(
-        "from mailops.settings import parse_mail_settings\n"
+        "from mailops.inventory import parse_mail_settings\n"
         "MAILOPS = {'hostname': 'mx1.example.test', 'spam_filter': True,\n"
         "  'domains': {'Example..test': {},\n"
         "              'tenant2.test': {'mailboxes': {'carol': {'password_hash': 'hunter2'}}}}}\n"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from mailops.settings import SettingsError, parse_mail_settings
+from mailops.inventory import SettingsError, parse_mail_settings
 
 HASH = "{ARGON2ID}$argon2id$v=19$m=65536,t=3,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
-from ..settings import DnsProvider, Domain, MailSettings
+from ..inventory import DnsProvider, Domain, MailSettings
 from .providers.base import Provider, RRset
 from .records import Record, RecordKey, fixed_keys, records_for_hosts
 

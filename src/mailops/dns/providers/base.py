@@ -15,7 +15,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ...settings import DnsProvider
+from ...inventory import DnsProvider
 
 if TYPE_CHECKING:
     from ..plan import Change
