@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import SettingsError, describe, problem
+from .errors import SettingsError, problem
 
 
 def local_file(value: str, key: str, what: str = "a readable PEM file") -> Path:
     """The file an inventory key names on this machine, or a SettingsError naming the key."""
     path = Path(value).expanduser()
     if not value or not path.is_file():
-        raise SettingsError([problem(f"mailops.{key}", describe(value),
+        raise SettingsError([problem(f"mailops.{key}", repr(value) if value else "nothing",
                                      f"the path of {what} on the machine that deploys",
                                      "put the file there or fix the path")],
                             "this machine")
