@@ -80,20 +80,29 @@ def domains_of(hosts: Any) -> dict[str, list[InventoryHost]]:
 
 # --------------------------------------------------------------------------- validation
 
-# id(raw mailops dict) -> (the dict, its settings): the dict is kept so its id stays its own.
-_VALIDATED: dict[int, tuple[Any, MailSettings]] = {}
+# The text of a host's mailops data -> its settings. Keyed by content, not identity:
+# pyinfra hands the deploy a copy of the data the inventory file checked, and an
+# inventory that runs another one may change a value after that one checked itself.
+_VALIDATED: dict[str, MailSettings] = {}
+
+
+def _validated(raw: Any) -> list[str] | MailSettings:
+    """The host's settings (validated at most once per content), or its problems."""
+    text = repr(raw)
+    if text in _VALIDATED:
+        return _VALIDATED[text]
+    found = _problems(raw)
+    if isinstance(found, MailSettings):
+        _VALIDATED[text] = found
+    return found
 
 
 def parse_mail_settings(raw: Any, source: str = "mailops") -> MailSettings:
     """Validate one host's ``mailops`` data; raise SettingsError naming every problem."""
-    cached = _VALIDATED.get(id(raw))
-    if cached and cached[0] is raw:
-        return cached[1]
-    problems = _problems(raw)
-    if isinstance(problems, MailSettings):
-        _VALIDATED[id(raw)] = (raw, problems)
-        return problems
-    raise SettingsError(problems, source)
+    found = _validated(raw)
+    if isinstance(found, MailSettings):
+        return found
+    raise SettingsError(found, source)
 
 
 def _problems(raw: Any) -> list[str] | MailSettings:
@@ -117,11 +126,8 @@ def inventory_of(host_data: Mapping[str, Mapping[str, Any]], source: str) -> Inv
     for name, data in host_data.items():
         if "mailops" not in data:
             continue
-        raw = data["mailops"]
-        cached = _VALIDATED.get(id(raw))
-        found = cached[1] if cached and cached[0] is raw else _problems(raw)
+        found = _validated(data["mailops"])
         if isinstance(found, MailSettings):
-            _VALIDATED[id(raw)] = (raw, found)
             hosts.append(InventoryHost(name, dict(data), found))
         else:
             problems += [f"host {name}: {p}" for p in found]
@@ -136,20 +142,17 @@ def inventory_of(host_data: Mapping[str, Mapping[str, Any]], source: str) -> Inv
 
 # --------------------------------------------------------------------------- entry points
 
-_CHECKED: dict[str, Inventory] = {}  # inventory file (as named) -> its inventory
-
 
 def check_here(namespace: dict[str, Any]) -> Inventory:
     """Called at the end of an inventory file: validate it now, as pyinfra reads it.
 
     pyinfra runs the inventory file before it connects to any host, so an error here
-    stops every command before anything is touched; the result is kept for the deploy
-    and for :func:`load_inventory`, which therefore do not validate again.
+    stops every command before anything is touched. The deploy and
+    :func:`load_inventory` find each host's data already validated and do not
+    validate it again (unless the data changed since).
     """
     path = Path(namespace.get("__file__", "inventory"))
-    inv = inventory_of(_host_data(namespace, path), str(path))
-    _CHECKED[str(path)] = inv
-    return inv
+    return inventory_of(_host_data(namespace, path), str(path))
 
 
 def load_inventory(path: str | Path) -> Inventory:
@@ -163,20 +166,13 @@ def load_inventory(path: str | Path) -> Inventory:
         raise SettingsError([(f"{path}: found no such file; expected a pyinfra inventory "
                              "such as inventories/prod.py")], str(path))
     namespace = _run_file(path, {"__name__": "inventory"})
-    return _CHECKED.pop(str(path), None) or inventory_of(_host_data(namespace, path), str(path))
+    return inventory_of(_host_data(namespace, path), str(path))
 
 
 def for_deploy(pyinfra_inventory: Any) -> Inventory:
     """The inventory of a running pyinfra deploy (its hosts' data), validated once."""
-    data = {h.name: {"mailops": h.data.get("mailops")} for h in pyinfra_inventory
-            if h.data.get("mailops") is not None}
-    key = tuple((name, id(d["mailops"])) for name, d in data.items())
-    for inv in _CHECKED.values():
-        if tuple((h.name, id(h.data["mailops"])) for h in inv) == key:
-            return inv
-    inv = inventory_of(data, "inventory")
-    _CHECKED["<deploy>"] = inv
-    return inv
+    return inventory_of({h.name: {"mailops": h.data.get("mailops")} for h in pyinfra_inventory
+                         if h.data.get("mailops") is not None}, "inventory")
 
 
 # --------------------------------------------------------------------------- pyinfra files
