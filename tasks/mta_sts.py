@@ -11,7 +11,7 @@ announced id cannot disagree (RFC 8461 §3.1: senders refetch only on a new id).
 Each policy is a static file: changing one needs no nginx reload.
 
 Outbound (RFC 8461 §5, RFC 7672): Debian's postfix-mta-sts-resolver answers
-Postfix's ``smtp_tls_policy_maps`` socketmap (main.cf, MAILOPS-MTA-STS section);
+Postfix's ``smtp_tls_policy_maps`` socketmap (main.cf, MAILOPS-MTA-STS-DANE section);
 DANE comes from Postfix itself (``smtp_tls_security_level = dane``).
 """
 

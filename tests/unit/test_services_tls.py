@@ -58,3 +58,12 @@ def test_without_acme_the_host_certificate_serves_everything():
     s = host(250, mode="files")
     assert [(c.lineage, c.cert) for c in certificates(s)] == [("mailops", TLS_CERT)]
     assert certificate_for(s, "mta-sts.tenant200.example").cert == TLS_CERT
+
+
+def test_a_ca_with_a_smaller_limit_gets_smaller_certificates():
+    s = parse_mail_settings({
+        "hostname": "mx1.example.net",
+        "tls": {"mode": "acme", "acme_names_per_certificate": 2},
+        "domains": {f"t{i}.example": {"dns": DNS} for i in range(3)}})
+    assert [c.names for c in certificates(s)] == [
+        ("mx1.example.net", "mta-sts.t0.example"), ("mta-sts.t1.example", "mta-sts.t2.example")]

@@ -214,6 +214,10 @@ class Tls(_Model):
     # CA looks (secondaries must have it: RFC 1996 NOTIFY + transfer). 60 s is the
     # rfc2136 plugin's own default; a lone primary (the lab) needs only a second or two.
     acme_propagation_seconds: Whole(0, 3600) = 60
+    # acme: the CA's limit of names per certificate. Let's Encrypt issues at most 100
+    # ("Names per Certificate", https://letsencrypt.org/docs/rate-limits/); more names
+    # are split over several certificates (services/tls.py).
+    acme_names_per_certificate: Whole(2, 1000) = 100
 
 
 # --------------------------------------------------------------------------- one host

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..inventory import DnsProvider, MailSettings
+from ..inventory import DnsProvider, MailSettings, Tls
 
 TLS_DIR = "/etc/mailops/tls"
 TLS_CERT = f"{TLS_DIR}/fullchain.pem"
@@ -25,10 +25,8 @@ ACME_LIVE = f"/etc/letsencrypt/live/{ACME_CERT_NAME}"
 ACME_CREDENTIALS = "/etc/letsencrypt/mailops-dns.ini"  # root 0600, never diffed
 ACME_DEPLOY_HOOK = "/etc/letsencrypt/renewal-hooks/deploy/50-mailops"
 ACME_CA_BUNDLE = "/usr/local/share/ca-certificates/mailops-acme-server.crt"
-# Let's Encrypt issues at most 100 names per certificate ("Names per Certificate",
-# https://letsencrypt.org/docs/rate-limits/); other public CAs have the same or a
-# larger limit.
-ACME_MAX_NAMES = 100
+# The default of tls.acme_names_per_certificate: Let's Encrypt's limit.
+ACME_MAX_NAMES = Tls().acme_names_per_certificate
 
 
 @dataclass(frozen=True)
@@ -61,14 +59,16 @@ def acme_names(settings: MailSettings) -> list[str]:
     return [settings.hostname.lower()] + [f"mta-sts.{d}" for d in mta_sts_domains(settings)]
 
 
-def certificates(settings: MailSettings, limit: int = ACME_MAX_NAMES) -> list[Certificate]:
+def certificates(settings: MailSettings) -> list[Certificate]:
     """The certificates of the host: the host name's first, at the paths every service
-    reads; under ACME, further ones of at most ``limit`` names each, in name order, so
-    adding a domain re-issues only the certificate it lands in and those after it."""
+    reads; under ACME, further ones of at most ``tls.acme_names_per_certificate`` names
+    each, in name order, so adding a domain re-issues only the certificate it lands in
+    and those after it."""
     host = Certificate(ACME_CERT_NAME, (settings.hostname.lower(),), TLS_CERT, TLS_KEY)
     if settings.tls.mode != "acme":
         return [host]
     names = acme_names(settings)
+    limit = settings.tls.acme_names_per_certificate
     out = [Certificate(ACME_CERT_NAME, tuple(names[:limit]), TLS_CERT, TLS_KEY)]
     for i, start in enumerate(range(limit, len(names), limit), start=2):
         lineage = f"{ACME_CERT_NAME}-{i}"
