@@ -112,8 +112,8 @@ class TlsRpt(_Model):
 
 
 class Dkim(_Model):
-    # The key type of the domain's next key (`mailops dkim`); RSA is what every
-    # receiver verifies (RFC 8463 §4). One family per host: see rules.py.
+    # The domain's DKIM key type; RSA is what every receiver verifies (RFC 8463 §4).
+    # OpenDKIM signs with one algorithm family per host (services/opendkim.py).
     algorithm: Literal["rsa-2048", "rsa-3072", "rsa-4096", "ed25519"] = "rsa-2048"
 
 
