@@ -178,3 +178,19 @@ def test_the_shipped_example_inventory_loads_from_a_fresh_clone(monkeypatch):
     assert [h.name for h in inv] == ["mx1.example.com"]
     assert sorted(inv.domains()) == ["example.com", "example.org"]
     assert [h.name for h in inv.serving("example.org")] == ["mx1.example.com"]
+
+
+def test_a_hash_with_a_colon_would_break_the_passwd_file_and_is_refused_unshown():
+    data = good()
+    data["domains"]["example.test"]["mailboxes"]["alice"]["password_hash"] = \
+        "{SHA512-CRYPT}$6$salt:root::0:0"
+    (p,) = problems(data)
+    assert "password_hash: found a password hash containing ':'" in p and "salt" not in p
+
+
+def test_the_keystore_follows_the_environment_when_the_inventory_names_none(monkeypatch):
+    data = good()
+    monkeypatch.setenv("MAILOPS_KEYSTORE", "/srv/keys-a")
+    assert str(parse_mail_settings(data).keystore) == "/srv/keys-a"
+    monkeypatch.setenv("MAILOPS_KEYSTORE", "/srv/keys-b")
+    assert str(parse_mail_settings(data).keystore) == "/srv/keys-b"

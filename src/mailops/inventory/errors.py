@@ -68,7 +68,10 @@ def problems_from(error: ValidationError, root: type[BaseModel], prefix: str) ->
         loc = [part for part in e["loc"] if part != "[key]"]
         path = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
         kind, ctx = e["type"], e.get("ctx") or {}
-        found = "a value that is not valid (not shown)" if kind == SECRET else describe(e["input"])
+        if kind == SECRET:
+            found = f"{ctx.get('found') or 'a value that is not valid'} (not shown)"
+        else:
+            found = " ".join(filter(None, [ctx.get("found"), describe(e["input"])]))
         if kind in ("mailops", SECRET):
             line = problem(path, found, ctx["expected"], ctx.get("todo", ""))
         elif kind == "extra_forbidden":

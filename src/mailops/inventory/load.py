@@ -10,6 +10,7 @@ share, so a deploy checks its inventory once however many tasks read it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,7 +89,8 @@ _VALIDATED: dict[str, MailSettings] = {}
 
 def _validated(raw: Any) -> list[str] | MailSettings:
     """The host's settings (validated at most once per content), or its problems."""
-    text = repr(raw)
+    # The keystore default comes from the environment: part of what was validated.
+    text = repr((raw, os.environ.get("MAILOPS_KEYSTORE")))
     if text in _VALIDATED:
         return _VALIDATED[text]
     found = _problems(raw)

@@ -22,10 +22,12 @@ SECRET = "mailops_secret"
 PLAIN = "mailops"
 
 
-def fail(expected: str, todo: str = "", *, secret: bool = False) -> PydanticCustomError:
+def fail(expected: str, todo: str = "", *, found: str = "",
+         secret: bool = False) -> PydanticCustomError:
+    """``found``: what to call the value ("domain name"), or for a secret what it is not."""
     # The text goes through ctx, not the template: "{ARGON2ID}" must not be a placeholder.
     return PydanticCustomError(SECRET if secret else PLAIN, "{expected}",
-                               {"expected": expected, "todo": todo})
+                               {"expected": expected, "todo": todo, "found": found})
 
 
 def _is_int(value: Any) -> bool:
@@ -83,7 +85,7 @@ def is_password_hash(value: Any) -> bool:
 
 def _domain(value: Any) -> str:
     if not is_domain(value):
-        raise fail("a lower-case domain name such as 'example.com'")
+        raise fail("a lower-case domain name such as 'example.com'", found="domain name")
     return value.rstrip(".")
 
 
@@ -95,7 +97,8 @@ def _dns_name(value: Any) -> str:
 
 def _local_part(value: Any) -> str:
     if not is_local_part(value):
-        raise fail("the part before the @ of an address (RFC 5321 dot-atom) such as 'alice'")
+        raise fail("the part before the @ of an address (RFC 5321 dot-atom) such as 'alice'",
+                   found="local part")
     return value
 
 
@@ -106,10 +109,14 @@ def _address(value: Any) -> str:
 
 
 def _password_hash(value: Any) -> str:
+    todo = "make one with `mailops hash-password` or `doveadm pw -s ARGON2ID`"
     if not is_password_hash(value):
-        raise fail("a hash such as '{ARGON2ID}$argon2id$...' or '$6$...'",
-                   "make one with `mailops hash-password` or `doveadm pw -s ARGON2ID`",
-                   secret=True)
+        raise fail("a hash such as '{ARGON2ID}$argon2id$...' or '$6$...'", todo,
+                   found="a value that is not a password hash", secret=True)
+    if any(c in value for c in ":\n\r\t "):
+        # ':' separates the fields of Dovecot's passwd-file (passwd-file(5)).
+        raise fail("a single-line hash without ':' or spaces", todo,
+                   found="a password hash containing ':' or whitespace", secret=True)
     return value
 
 
@@ -118,7 +125,7 @@ def _env_name(value: Any) -> str:
     if not isinstance(value, str) or not _ENV_NAME.match(value):
         raise fail("the name of the variable holding the credential, e.g. 'MAILOPS_TSIG'",
                    "put the secret in that environment variable, not in the inventory",
-                   secret=True)
+                   found="a value that is not an environment variable name", secret=True)
     return value
 
 
