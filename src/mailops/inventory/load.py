@@ -4,8 +4,8 @@ Every entry point comes through here — the inventory file itself when pyinfra
 runs it (:func:`check_here`, so a bad inventory stops before pyinfra connects
 to anything), ``deploy.py`` (:func:`for_deploy`) and every ``mailops`` command
 (:func:`load_inventory`). Each host's ``mailops`` data is validated once per
-process: the result is kept, keyed by the data object pyinfra and the file
-share, so a deploy checks its inventory once however many tasks read it.
+process: the result is kept, keyed by the data's content, so a deploy checks
+its inventory once however many entry points and tasks read it.
 """
 
 from __future__ import annotations
@@ -35,7 +35,12 @@ class InventoryHost:
 
 @dataclass(frozen=True)
 class Inventory:
-    """Every mail host of one inventory, validated; iterates over its hosts."""
+    """Every mail host of one inventory, validated; iterates over its hosts.
+
+    It answers the questions several commands share: which hosts serve a domain
+    (:meth:`serving`: its MX hosts, its MTA-STS policy's mx lines, where its key is
+    deployed), every hosted domain (:meth:`domains`), each host's settings.
+    """
 
     hosts: tuple[InventoryHost, ...]
     source: str = "inventory"
