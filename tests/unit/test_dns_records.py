@@ -1,4 +1,4 @@
-"""The records a mail host needs, computed from settings (issue 4)."""
+"""The records a mail host needs, computed from the inventory model."""
 
 from __future__ import annotations
 
