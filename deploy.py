@@ -1,22 +1,24 @@
 """Converge a mail host: `pyinfra inventories/<name>.py deploy.py`.
 
-Thin on purpose: read the typed settings, then run each service's task in
-dependency order (TLS before the daemons that use it; Dovecot before Postfix,
-which hands it mail and authentication; OpenDKIM before Postfix, which calls
-it as a milter).
+Thin on purpose: take the inventory pyinfra loaded — validated once, when the
+inventory file ran (mailops.inventory.check_here) — then run each service's task
+in dependency order (TLS before the daemons that use it; Dovecot before Postfix,
+which hands it mail and authentication; OpenDKIM before Postfix, which calls it
+as a milter).
 """
 
-from pyinfra import host
+from pyinfra import host, inventory
 
-from mailops.settings import parse_mail_settings
+from mailops.inventory import for_deploy
 from tasks import base, bounce, dovecot, mta_sts, opendkim, postfix, tls
 
-settings = parse_mail_settings(host.data.get("mailops"), source=f"host {host.name}")
+mail = for_deploy(inventory)
+settings = mail.host(host.name).settings
 
 base.configure(settings)
 tls.configure(settings)
-# MTA-STS before Postfix: main.cf asks its resolver before every delivery (issue 7).
-mta_sts.configure(settings)
+# MTA-STS before Postfix: main.cf asks its resolver before every delivery.
+mta_sts.configure(settings, mail.settings)
 dovecot.configure(settings)
 opendkim.configure(settings)
 bounce.configure(settings)  # before Postfix, whose config names its user, hook and DB

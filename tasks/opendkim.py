@@ -27,10 +27,10 @@ from pyinfra.facts.files import FindInFile
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from mailops import mailhost as mh
 from mailops.dkim.keystore import Keystore
 from mailops.hosts.opendkim import signature_algorithm, signing_keys
-from mailops.settings import MailSettings
+from mailops.inventory import MailSettings
+from mailops.services import opendkim as mh
 
 from ._common import install_mail_packages, template
 from ._secret import secret_file

@@ -159,8 +159,8 @@ def test_default_ports_names_only_the_pieces_that_are_missing(monkeypatch):
 def test_the_real_publish_port_applies_only_the_dkim_changes_of_the_dns_plan(monkeypatch):
     from mailops.dns import providers
     from mailops.dns.changes import RRset
-    from mailops.inventory import MailHost
-    from mailops.settings import parse_mail_settings
+    from mailops.inventory import InventoryHost as MailHost
+    from mailops.inventory import parse_mail_settings
 
     applied = []
 

@@ -15,8 +15,8 @@ from mailops.cli import app
 from mailops.dkim.keystore import Keystore
 from mailops.hosts import opendkim as hosts_odk
 from mailops.hosts import ssh
-from mailops.inventory import MailHost
-from mailops.settings import parse_mail_settings
+from mailops.inventory import InventoryHost as MailHost
+from mailops.inventory import parse_mail_settings
 
 SIGN_WITH = hosts_odk.SIGN_WITH_ENV
 

@@ -40,13 +40,13 @@ import dns.name
 import dns.query
 import dns.rdatatype
 
-from .. import mailhost as mh
 from ..hosts import ssh
+from ..services import opendkim as mh
 from . import milter_probe
 
 if TYPE_CHECKING:
     from ..dkim.keystore import Key
-    from ..inventory import MailHost
+    from ..inventory import InventoryHost as MailHost
 
 SOCKET = f"{mh.POSTFIX_SPOOL}/{mh.OPENDKIM_SOCKET}"
 PROBE_TIMEOUT = 60  # seconds for SSH + one milter conversation

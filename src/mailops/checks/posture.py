@@ -36,7 +36,8 @@ from ..dns.providers.base import join_txt
 from ..dns.records import canonical, dmarc_value, mta_sts_policy, spf_value, tlsrpt_value
 from ..dns.wait import ENV as NAMESERVERS_ENV
 from ..dns.wait import WaitError, nameservers_for, parse_servers
-from ..inventory import MailHost, domains_of
+from ..inventory import InventoryHost as MailHost
+from ..inventory import domains_of
 
 OK, FAIL, WARN = "ok", "fail", "warn"
 SYMBOL = {OK: "✓", FAIL: "✗", WARN: "!"}

@@ -78,8 +78,7 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _hosts(inventory: str | None, only: str | None = None):
-    from ..inventory import load_inventory
-    from ..settings import SettingsError
+    from ..inventory import SettingsError, load_inventory
 
     path = inventory or os.environ.get("MAILOPS_INVENTORY") or DEFAULT_INVENTORY
     try:
@@ -95,8 +94,8 @@ def _hosts(inventory: str | None, only: str | None = None):
 
 def run_on_host(host, op: str, **params: Any) -> Any:
     """Run one store operation on ``host`` and return its result (RemoteError if not)."""
-    from .. import mailhost as mh
     from ..hosts import ssh
+    from ..services import bounce as mh
 
     params = {"op": op, "lib": mh.BOUNCE_LIB, "db": mh.BOUNCE_DB,
               "secret": mh.BOUNCE_SECRET, **params}
@@ -156,7 +155,7 @@ def _since(value: str | None) -> str | None:
 
 
 def _address(value: str) -> str:
-    from ..settings import is_address
+    from ..inventory import is_address
 
     address = value.strip().strip("<>").strip().lower()
     if not is_address(address):

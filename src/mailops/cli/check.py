@@ -32,8 +32,7 @@ def check(
     """Check MX, reverse DNS, SPF, DKIM, DMARC, MTA-STS, TLS-RPT, certificates, open relay
     and blocklists against the inventory. Exit 1 if anything is ✗."""
     from ..checks.posture import FAIL, render, run_checks
-    from ..inventory import load_inventory
-    from ..settings import SettingsError
+    from ..inventory import SettingsError, load_inventory
 
     path = inventory or Path(os.environ.get("MAILOPS_INVENTORY") or "inventories/lab.py")
     try:

@@ -95,8 +95,7 @@ def _load(inventory: Path, keystore: Path | None, domains: list[str] | None, *,
     """(hosts, settings, Keystore, selected DomainPolicy list) or a clear exit."""
     from ..dkim.keystore import Keystore
     from ..dkim.rotation import policies_from_hosts
-    from ..inventory import load_inventory
-    from ..settings import SettingsError
+    from ..inventory import SettingsError, load_inventory
 
     try:
         hosts = load_inventory(inventory)

@@ -38,7 +38,7 @@ def _run(fn):
     from ..dns.providers.base import ProviderError
     from ..dns.records import RecordError
     from ..dns.wait import WaitError
-    from ..settings import SettingsError
+    from ..inventory import SettingsError
 
     try:
         return fn()

@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..settings import is_domain
+from ..inventory import is_domain
 from . import keys as keymod
 from .selectors import is_selector, next_selector
 

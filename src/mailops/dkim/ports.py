@@ -43,8 +43,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from ..inventory import MailHost
-    from ..settings import MailSettings
+    from ..inventory import InventoryHost as MailHost
+    from ..inventory import MailSettings
     from .keystore import Key
 
 

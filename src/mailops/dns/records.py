@@ -19,7 +19,7 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ..settings import Domain, MailSettings
+from ..inventory import Domain, MailSettings
 from . import mta_sts
 
 REQUIRED = "required"

@@ -35,17 +35,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import mailhost as mh
 from ..dkim.keystore import ACTIVE, PENDING, RETIRED, RETIRING, Key, Keystore, KeystoreError
 from ..dkim.selectors import is_selector
-from ..settings import MailSettings, is_domain
+from ..inventory import MailSettings, is_domain
+from ..services import opendkim as mh
+from ..services.render import REPO_ROOT
 from . import ssh
 
 if TYPE_CHECKING:
-    from ..inventory import MailHost
+    from ..inventory import InventoryHost as MailHost
 
 SIGN_WITH_ENV = "MAILOPS_DKIM_SIGN_WITH"
-DEPLOY_FILE = mh.REPO_ROOT / "deploy.py"
+DEPLOY_FILE = REPO_ROOT / "deploy.py"
 DEPLOY_TIMEOUT = 1800  # seconds; a first deploy installs packages, a key switch takes ~10 s
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -208,7 +209,7 @@ def deploy_key(hosts: list[MailHost], domain: str, key: Key, *,
         cmd += ["--limit", h.name]
     env = {**os.environ, SIGN_WITH_ENV: format_sign_with({domain: key.selector})}
     try:
-        proc = subprocess.run(cmd, cwd=mh.REPO_ROOT, env=env, capture_output=True, text=True,
+        proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                               timeout=DEPLOY_TIMEOUT, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         raise HostKeyError(f"the deploy to {', '.join(h.name for h in hosts)} did not finish "
