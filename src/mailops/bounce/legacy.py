@@ -21,6 +21,15 @@ Standard library only.
 from __future__ import annotations
 
 import re
+from email.message import Message
+
+try:
+    from . import classify, mime
+    from .report import Bounce
+except ImportError:  # loose files copied beside hook.py onto the mail host
+    import classify  # type: ignore[no-redef]
+    import mime  # type: ignore[no-redef]
+    from report import Bounce  # type: ignore[no-redef]
 
 # An address as printed in bounce text.  Unicode letters are allowed on both
 # sides (RFC 6531 internationalised addresses).
@@ -235,3 +244,30 @@ def _diagnostic(lines: list[str], index: int, addr: str, text: str) -> str:
 def _squash(text: str) -> str:
     text = re.sub(r"\s+", " ", text).strip()
     return text.strip(" <>:;,\"'*-[]()").strip()
+
+
+def parse(msg: Message, human: str, subject: str, original_id: str | None) -> list[Bounce]:
+    # The bounce's correspondents are not failed recipients.  (Not
+    # X-Original-To/Delivered-To: some gateways put the failed recipient there.)
+    exclude = mime.addresses(msg, "from", "to", "cc", "sender", "reply-to", "errors-to")
+    failed_header = []
+    for value in msg.get_all("x-failed-recipients") or []:
+        failed_header.extend(a.strip() for a in str(value).split(",") if "@" in a)
+    from_addrs = mime.addresses(msg, "from")
+    reporter_domain = next(iter(from_addrs)).split("@", 1)[1] if from_addrs else None
+    found = extract(human, exclude, failed_header, reporter_domain)
+    report_text = report_text_only(human)
+    action = "delayed" if is_delay(subject, report_text) else "failed"
+    reporting_mta = reporter_domain
+    bounces = []
+    for recipient, diagnostic in found:
+        text = diagnostic or ""
+        verdict = classify.classify(action, None, text,
+                                    context=report_text + "\n" + subject)
+        bounces.append(Bounce(
+            recipient=recipient, action=action, status=verdict.status,
+            replycode=verdict.replycode if classify.find_replycode(text) else None,
+            reason=verdict.reason, hard=verdict.hard, permanent=verdict.permanent,
+            diagnostic=diagnostic, reporting_mta=reporting_mta, message_id=original_id,
+        ))
+    return bounces

@@ -185,3 +185,28 @@ def parse_fields(text: str) -> list[list[tuple[str, str]]]:
     if current:
         blocks.append(current)
     return blocks
+
+
+def addresses(msg: Message, *names: str) -> set[str]:
+    """Lowercase addresses in the named headers of ``msg`` (none if broken)."""
+    from email.utils import getaddresses
+
+    values = []
+    for name in names:
+        try:
+            values.extend(str(v) for v in (msg.get_all(name) or []))
+        except Exception:
+            continue
+    try:
+        return {a.lower() for _, a in getaddresses(values) if "@" in a}
+    except Exception:
+        return set()
+
+
+_MSGID_RE = re.compile(r"<[^<>\s]{3,250}>")
+
+
+def first_msgid(text: str) -> str | None:
+    """The first <message-id> in a header value (RFC 5322 §3.6.4)."""
+    m = _MSGID_RE.search(text or "")
+    return m.group(0) if m else None
