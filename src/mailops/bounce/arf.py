@@ -27,11 +27,16 @@ def parse(msg: Message, parts, original_id: str | None, subject: str) -> Report:
     feedback_type = (fields.get("feedback-type") or ["abuse"])[0].strip().lower()
     # RFC 5965 §3.2: Original-Rcpt-To is optional (often redacted); fall back
     # to the To of the returned message (§2 item 3, the third MIME part).
-    recipients = [a for a in (dsn.address(v) for v in fields.get("original-rcpt-to", [])) if a]
-    if not recipients:
+    # Removal-Recipient: the opt-out report of the ARF drafts before RFC 5965.
+    recipients = [a for a in (dsn.address(v) for v in fields.get("original-rcpt-to", [])
+                              + fields.get("removal-recipient", [])) if a]
+    # Microsoft's JMRP names the recipient in a header of the returned copy.
+    for name in ("x-hmxmroriginalrecipient", "to"):
+        if recipients:
+            break
         for ctype, part in parts:
             if ctype in mime.ORIGINAL_TYPES:
-                recipients = sorted(_original_header_addresses(part, "to"))
+                recipients = sorted(_original_header_addresses(part, name))
                 if recipients:
                     break
     reporting = dsn.value((fields.get("reporting-mta") or [""])[0]) or \
@@ -43,6 +48,24 @@ def parse(msg: Message, parts, original_id: str | None, subject: str) -> Report:
                       reporting_mta=reporting, message_id=original_id) for r in recipients]
     return Report(kind="arf", bounces=bounces, message_id=original_id,
                   feedback_type=feedback_type, subject=subject)
+
+
+_COMPLAINT_SUBJECT_RE = re.compile(r"^\s*(?:fw:\s*)?complaint about message", re.I)
+
+
+def is_complaint(parts, subject: str) -> bool:
+    """A complaint that is not an RFC 5965 report: Microsoft's JMRP (the
+    complained-about message attached, with X-HmXmrOriginalRecipient) and
+    feedback loops that only attach the message under a complaint subject."""
+    if _COMPLAINT_SUBJECT_RE.search(subject):
+        return any(c in mime.ORIGINAL_TYPES for c, _ in parts)
+    for ctype, part in parts:
+        if ctype in ("message/rfc822", "message/global"):
+            payload = part.get_payload()
+            if isinstance(payload, list) and payload and isinstance(payload[0], Message) \
+                    and payload[0].get("x-hmxmroriginalrecipient") is not None:
+                return True
+    return False
 
 
 def _original_header_addresses(part: Message, name: str) -> set[str]:

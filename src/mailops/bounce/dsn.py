@@ -19,7 +19,9 @@ except ImportError:  # loose files copied beside hook.py onto the mail host
     import mime  # type: ignore[no-redef]
     from report import Bounce  # type: ignore[no-redef]
 
-_SUCCESS_ACTIONS = frozenset({"delivered", "relayed", "expanded"})
+# RFC 3464 §2.3.3, plus "deliverable": Postfix's address verification
+# reports (sendmail -bv) say "deliverable" / "undeliverable".
+_SUCCESS_ACTIONS = frozenset({"delivered", "relayed", "expanded", "deliverable"})
 
 
 def address(value: str | None) -> str | None:
@@ -44,7 +46,9 @@ def address(value: str | None) -> str | None:
     if m:
         addr = m.group(1)
     else:
-        addr = addr.split()[0] if addr.split() else ""
+        # The first word with an "@" that is not a file path: Exim writes a
+        # pipe's command line ("|/usr/bin/prog user@example.com /home/x").
+        addr = next((w for w in addr.split() if "@" in w and "/" not in w.split("@")[0]), "")
     addr = addr.strip("<>\"'")
     return addr if "@" in addr else None
 
@@ -150,7 +154,7 @@ def parse(dsn_parts: list[Message], human: str, original_id: str | None) -> list
 def _action(value: str, status: str | None, status_raw: str) -> str:
     """RFC 3464 §2.3.3 action, normalised: failed, delayed, delivered, ..."""
     word = (value.split() or [""])[0].strip(" ;:(),").lower()
-    if word in ("failed", "failure", "error", "fail", "bounced", "rejected"):
+    if word in ("failed", "failure", "error", "fail", "bounced", "rejected", "undeliverable"):
         return "failed"
     if word in ("delayed", "delay", "deferred"):
         return "delayed"

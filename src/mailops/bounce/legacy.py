@@ -66,6 +66,9 @@ _SUMMARY_RE = re.compile(r"^\s*[*\->]*\s*(?:from|sender|reply-to|return-path|sub
                          r"message-id|errors-to)\s*:", re.I)
 _TO_SUMMARY_RE = re.compile(r"^\s*[*\->]*\s*(?:to|cc)\s*:", re.I)
 _FROM_BEFORE_RE = re.compile(r"(?<!generated )\b(?:from|via|by)\s*[<\"']?\s*$", re.I)
+_FOR_CLAUSE_RE = re.compile(r"\bfor\s*<?\s*$", re.I)
+_CONTACT_RE = re.compile(r"contact|write to|send (?:e-?)?mail to|questions|assistance|"
+                         r"administrator", re.I)
 _ROLE_LOCALPARTS = frozenset({
     "postmaster", "mailer-daemon", "mailerdaemon", "mail-daemon", "abuse", "hostmaster",
     "webmaster", "root", "daemon", "mdaemon", "noreply", "no-reply", "nobody",
@@ -147,36 +150,64 @@ def extract(text: str, exclude: set[str], failed_header: list[str],
     weak: dict[str, int] = {}
     to_only: dict[str, int] = {}
 
-    def usable(addr: str) -> bool:
-        low = addr.lower()
-        local = low.split("@", 1)[0]
-        return low not in exclude and local not in _ROLE_LOCALPARTS
+    reporter_org = organisational_domain(reporter_domain) if reporter_domain else None
 
+    def usable(addr: str, alone: bool = False, line: str = "") -> bool:
+        low = addr.lower()
+        local, _, domain = low.partition("@")
+        if "/" in local:
+            return False  # a file path ("/home/user/.forward/x@y"), not an address
+        if low in exclude and not alone:
+            # The bounce's own correspondents -- unless the report lists the
+            # address alone on its line, as qmail and Exim list failures
+            # (someone may well have written to themselves).
+            return False
+        if local in _ROLE_LOCALPARTS:
+            # "contact postmaster@..." is advice; a role address is a failed
+            # recipient only when listed, or named in a failure sentence about
+            # another domain than the reporter's.
+            return alone or (bool(_FAILURE_WORDS.search(line)) and not _CONTACT_RE.search(line)
+                             and organisational_domain(domain) != reporter_org)
+        return True
+
+    previous = ""
     for i, line in enumerate(lines):
         matches = list(ADDR_RE.finditer(line))
         if not matches:
+            if line.strip():
+                previous = line
             continue
         summary = _SUMMARY_RE.match(line)
         to_line = _TO_SUMMARY_RE.match(line)
         starts = re.match(r"^\s*[\W_]{0,6}$", line[: matches[0].start()]) is not None
         worded = bool(_FAILURE_WORDS.search(line))
+        # "Name <addr>": the first is a display name (RFC 5322 §3.4), wherever
+        # else on the line it appears.
+        display = {m.group(1).lower() for m in matches
+                   if re.match(r"\s+<[^<>@\s]+@", line[m.end():])}
         for m in matches:
             addr = m.group(1).strip(".'`")
-            if not usable(addr) or "@" not in addr:
+            alone = starts and m is matches[0] and not line[m.end():].strip(" \t<>:;,.\"'()[]")
+            if "@" not in addr or addr.lower() in display or not usable(addr, alone, line):
                 continue
             if summary or _FROM_BEFORE_RE.search(line[: m.start()]):
                 continue  # "mail from <sender>", "via <relay>": not a recipient
+            if starts and m is matches[0] and _FROM_BEFORE_RE.search(previous):
+                continue  # "A message sent by\n  <sender>": the sender, on its own line
+            if _FOR_CLAUSE_RE.search(line[: m.start()]) and re.match(r">?\s*;", line[m.end():]):
+                continue  # a Received header's "for <addr>;" (RFC 5321 §4.4)
             if to_line:
                 to_only.setdefault(addr, i)
             elif (starts and m is matches[0]) or worded:
                 strong.setdefault(addr, i)
             else:
                 weak.setdefault(addr, i)
+        previous = line
     # Exim's X-Failed-Recipients names them for sure; their diagnostic is
     # the text after where the report mentions them, if it does.
     known = {a.lower() for a in strong}
     for addr in failed_header:
-        if usable(addr) and addr.lower() not in known:
+        if usable(addr, True) and addr.lower() not in known:
             position = next((i for i, line in enumerate(lines) if addr.lower() in line.lower()), -1)
             strong[addr] = position
             known.add(addr.lower())
@@ -187,7 +218,9 @@ def extract(text: str, exclude: set[str], failed_header: list[str],
         # report are suggestions or the sender.
         bare = _bare_local_parts(lines, organisational_domain(reporter_domain))
         if bare:
-            found = {a: -1 for a in failed_header if usable(a)} | bare
+            named = {a.split("@", 1)[0].lower() for a in failed_header}
+            found = {a: -1 for a in failed_header if usable(a, True)} | {
+                a: i for a, i in bare.items() if a.split("@", 1)[0].lower() not in named}
     # A duplicate that differs only by case is the same recipient.
     seen: set[str] = set()
     result = []

@@ -19,6 +19,7 @@ from email.message import Message
 # message/global* forms).
 ORIGINAL_TYPES = frozenset({
     "message/rfc822", "message/global", "text/rfc822-headers", "message/rfc822-headers",
+    "text/rfc822-header",  # sic: some feedback-loop senders drop the "s"
     "message/global-headers", "message/partial", "message/external-body",
 })
 DSN_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
@@ -60,11 +61,48 @@ def _decode_bytes(raw: bytes, charset: str | None) -> str:
     return raw.decode("latin-1")
 
 
+_CTYPE_RE = re.compile(r"[a-z0-9][\w.+-]*/[\w.+-]+")
+
+
 def content_type(part: Message) -> str:
+    """type/subtype, lowercase.  A header that lost its ";" before the
+    parameters ("text/plain  charset=...") still names its type first."""
     try:
-        return part.get_content_type().lower()
+        ctype = part.get_content_type().lower()
     except Exception:
         return "text/plain"
+    m = _CTYPE_RE.match(ctype)
+    return m.group(0) if m else "text/plain"
+
+
+_BOUNDARY_LINE_RE = re.compile(rb"^--([\x21-\x7e]{1,70}?)(?:--)?[ \t]*\r?$", re.M)
+
+
+def repair_boundary(msg: Message, data: bytes) -> bytes | None:
+    """The message with its multipart boundary parameter corrected, or None.
+
+    Some MTAs declare one boundary in Content-Type and use another in the
+    body (RFC 2046 §5.1.1 says they must agree); Python then sees one text
+    blob and no parts.  The boundary the body really uses is the delimiter
+    line that opens it and recurs.
+    """
+    declared = msg.get_boundary()
+    if declared is None or msg.is_multipart():
+        return None
+    sep = re.search(rb"\r?\n\r?\n", data)
+    if not sep:
+        return None
+    head, body = data[:sep.start()], data[sep.start():]
+    counts: dict[bytes, int] = {}
+    for m in _BOUNDARY_LINE_RE.finditer(body):
+        counts[m.group(1)] = counts.get(m.group(1), 0) + 1
+    used = max(counts, key=counts.get, default=None)
+    if used is None or counts[used] < 2:
+        return None
+    old = declared.encode("ascii", "replace")
+    if old not in head:
+        return None
+    return head.replace(old, used, 1) + body
 
 
 def part_text(part: Message) -> str:

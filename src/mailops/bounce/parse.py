@@ -28,7 +28,7 @@ import re
 from email.message import Message
 
 try:
-    from . import arf, autoreply, dsn, legacy, mime
+    from . import arf, autoreply, dsn, legacy, mime, notice
     from .report import KINDS, Bounce, Report
 except ImportError:  # loose files copied beside hook.py onto the mail host
     import arf  # type: ignore[no-redef]
@@ -36,6 +36,7 @@ except ImportError:  # loose files copied beside hook.py onto the mail host
     import dsn  # type: ignore[no-redef]
     import legacy  # type: ignore[no-redef]
     import mime  # type: ignore[no-redef]
+    import notice  # type: ignore[no-redef]
     from report import KINDS, Bounce, Report  # type: ignore[no-redef]
 
 __all__ = ["KINDS", "Bounce", "Report", "analyse", "parse_bytes", "parse_message"]
@@ -64,7 +65,12 @@ def analyse(data: bytes) -> Report:
     import email
 
     data = bytes(data[:MAX_PARSE_BYTES])
-    return _parse(email.message_from_bytes(data), data)
+    msg = email.message_from_bytes(data)
+    repaired = mime.repair_boundary(msg, data)
+    if repaired is not None:
+        data = repaired
+        msg = email.message_from_bytes(data)
+    return _parse(msg, data)
 
 
 # --- which format ---------------------------------------------------------
@@ -100,11 +106,21 @@ def _parse(msg: Message, raw: bytes | None, depth: int = 0) -> Report:
 
     # RFC 5965 §3: a feedback report is multipart/report;
     # report-type=feedback-report with a message/feedback-report part.
-    if report_type == "feedback-report" or ctypes & mime.FEEDBACK_TYPES:
+    if report_type == "feedback-report" or ctypes & mime.FEEDBACK_TYPES \
+            or arf.is_complaint(parts, subject):
         return arf.parse(msg, parts, original_id, subject)
 
-    human = "\n".join(mime.part_text(p) for c, p in parts if c in ("text/plain", "text/html"))
+    # The human-readable text; a multipart without any delimiter line is
+    # one blob of text (its declared structure never materialised).
+    human = "\n".join(mime.part_text(p) for c, p in parts
+                      if c in ("text/plain", "text/html")
+                      or (c.startswith("multipart/") and not p.is_multipart()))
     dsn_parts = [p for c, p in parts if c in mime.DSN_TYPES]
+    if not dsn_parts and notice.looks_like_notice(human):
+        report = notice.parse(human, subject)
+        if report is not None:
+            report.message_id = report.message_id or original_id
+            return report
     if dsn_parts:
         bounces = dsn.parse(dsn_parts, human, original_id)
         if bounces:

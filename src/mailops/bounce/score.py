@@ -126,8 +126,7 @@ def score(cases: list[Case], parse) -> dict[str, Axis]:
             names = _spellings(row)
             placeholder_only = placeholder_only and not names
             hit = next((found[n] for n in names if n in found), None)
-            if hit is not None:
-                matched.add(hit.recipient.lower())
+            matched |= names & set(found)  # every spelling of it that was reported
             if "hard_bounce" in row:
                 axes["hard/soft"].add(hit is not None and hit.hard == row["hard_bounce"],
                                       (case.name, row["recipient"], row["hard_bounce"],
@@ -152,8 +151,8 @@ def score(cases: list[Case], parse) -> dict[str, Axis]:
             # The report names nobody; any recipient we name is a guess.
             exact = True
         else:
-            exact = matched == set(found) and len(matched) == len(
-                {frozenset(_spellings(r)) for r in case.rows if _spellings(r)})
+            exact = matched == set(found) and all(
+                _spellings(r) & matched for r in case.rows if _spellings(r))
         axes["recipients"].add(exact, (case.name, sorted(_spellings(r).pop() if _spellings(r)
                                                            else "-" for r in case.rows),
                                        sorted(found)))
