@@ -195,6 +195,11 @@ def classify(action: str, status: str | None, text: str, replycode: int | None =
         status = find_status(text)
     if replycode is None:
         replycode = find_replycode(text)
+    if status and status.endswith(".0.0") and context:
+        # "5.0.0" says only "failed"; the report's text may say which code.
+        better = find_status(context)
+        if better and better[0] == status[0]:
+            status = better
     coded = None
     if status:
         coded = rules.STATUS_REASON.get(status.partition(".")[2])
@@ -209,11 +214,17 @@ def classify(action: str, status: str | None, text: str, replycode: int | None =
     stage = find_stage(text) or (find_stage(context) if context else None) or stage
     if stage is not None:
         reason = rules.STAGE_OVERRIDES.get((stage, reason), reason)
+    if reason in rules.UNCORROBORATED and reason == said and stage != "rcpt" \
+            and not (status and status.partition(".")[2].startswith("1.")):
+        reason = rules.UNCORROBORATED[reason]
     permanent = action == "failed"
     cls = status[0] if status else (str(replycode)[0] if replycode is not None
                                    and str(replycode)[0] in "45" else None)
-    if permanent and reason in rules.GAVE_UP and (cls == "4" or reason == "noconnection"):
-        # The MTA retried a transient condition until the queue lifetime ran out.
+    if permanent and (reason in rules.GAVE_UP or said is None) and (
+            cls == "4" or said == "noconnection"):
+        # The MTA retried a transient condition until the queue lifetime ran
+        # out (a transient status on a final failure, and words that name no
+        # more specific cause).
         reason = "expired"
     elif cls == "4" and reason == "hostunknown":
         # A domain cannot be temporarily nonexistent: a 4.x.x says the

@@ -70,28 +70,34 @@ def value(value: str | None) -> str:
     return value.strip()
 
 
+_RECIPIENT_FIELDS = frozenset({
+    "action", "status", "diagnostic-code", "remote-mta", "x-actual-recipient",
+    "last-attempt-date", "will-retry-until", "x400-supplementary-info", "final-log-id",
+})
+
+
 def _recipient_groups(blocks: list[list[tuple[str, str]]]):
     """Per-message fields and per-recipient groups.
 
     RFC 3464 §2.1: the first block is per-message and each further block one
-    recipient; real MTAs sometimes omit the blank lines (several recipients in
-    one block) or put everything in one block, so a new group starts whenever
-    a recipient field repeats.
+    recipient, its fields in any order (some MTAs write Final-Recipient last).
+    Real MTAs sometimes omit the blank lines (several recipients in one
+    block), so within a block a new group starts when a recipient field
+    repeats.
     """
     per_message: dict[str, str] = {}
     groups: list[dict[str, str]] = []
-    current: dict[str, str] = {}
     for block in blocks:
+        current: dict[str, str] = {}
         for name, value in block:
             if name in ("final-recipient", "original-recipient"):
-                if name in current or "action" in current or "status" in current:
+                if name in current:
                     groups.append(current)
                     current = {}
                 current[name] = value
-            elif name in ("action", "status", "diagnostic-code", "remote-mta",
-                          "x-actual-recipient", "last-attempt-date", "will-retry-until",
-                          "x400-supplementary-info", "final-log-id"):
-                if name in current and name in ("action", "status"):
+            elif name in _RECIPIENT_FIELDS:
+                if name in current and name in ("action", "status") and (
+                        "final-recipient" in current or "original-recipient" in current):
                     groups.append(current)
                     current = {}
                 current.setdefault(name, value)
@@ -99,7 +105,6 @@ def _recipient_groups(blocks: list[list[tuple[str, str]]]):
                 per_message.setdefault(name, value)
         if current:
             groups.append(current)
-            current = {}
     return per_message, [g for g in groups if g]
 
 
@@ -134,6 +139,10 @@ def parse(dsn_parts: list[Message], human: str, original_id: str | None) -> list
             comment = re.sub(r"^\s*[245]\.\d{1,3}\.\d{1,3}\s*", "", status_raw)
             extra = value(group.get("x400-supplementary-info"))
             text = " ".join(x for x in (diagnostic, comment.strip(" ()"), extra) if x)
+            if group.get("diagnostic-code", "").lstrip().lower().startswith("x-unix"):
+                # RFC 3464 §2.3.6 diagnostic type X-Unix: the exit status of a
+                # local delivery program (sysexits.h), not an SMTP reply.
+                text = "x-unix; " + text
             verdict = classify.classify(action, status, text,
                                         context=_paragraph(context, recipient) or context,
                                         stage=stage)
@@ -167,14 +176,20 @@ def _action(value: str, status: str | None, status_raw: str) -> str:
 
 
 def _paragraph(text: str, recipient: str) -> str:
-    """The paragraph of the human-readable report about ``recipient``: from the
-    line naming it to the next blank line (Postfix, Exim, Sendmail all write one
-    paragraph per recipient, with the SMTP stage in it)."""
+    """What the human-readable report says about ``recipient``: its line and the
+    lines after it up to a blank line or the next recipient (Postfix, Exim,
+    Sendmail and OpenSMTPD write one paragraph or line per recipient, with the
+    SMTP stage in it)."""
     if not text:
         return ""
     at = text.lower().find(recipient.lower())
     if at < 0:
         return ""
     start = text.rfind("\n", 0, at) + 1
-    end = text.find("\n\n", at)
-    return text[start:end if end >= 0 else len(text)]
+    lines = text[start:].split("\n")
+    out = [lines[0]]
+    for line in lines[1:]:
+        if not line.strip() or legacy.ADDR_RE.match(line.strip().lstrip("<")):
+            break
+        out.append(line)
+    return "\n".join(out)

@@ -66,6 +66,7 @@ _SUMMARY_RE = re.compile(r"^\s*[*\->]*\s*(?:from|sender|reply-to|return-path|sub
                          r"message-id|errors-to)\s*:", re.I)
 _TO_SUMMARY_RE = re.compile(r"^\s*[*\->]*\s*(?:to|cc)\s*:", re.I)
 _FROM_BEFORE_RE = re.compile(r"(?<!generated )\b(?:from|via|by)\s*[<\"']?\s*$", re.I)
+_REPLY_RE = re.compile(r"(?<![\d.])[245]\d\d(?![\d.])")
 _FOR_CLAUSE_RE = re.compile(r"\bfor\s*<?\s*$", re.I)
 _CONTACT_RE = re.compile(r"contact|write to|send (?:e-?)?mail to|questions|assistance|"
                          r"administrator", re.I)
@@ -261,8 +262,12 @@ def _diagnostic(lines: list[str], index: int, addr: str, text: str) -> str:
     for line in lines[index + 1: index + 8]:
         if not line.strip():
             # Stop at the blank line that ends this recipient's paragraph,
-            # unless all we have is a lead-in ("because:").
-            if len(" ".join(out).strip(" <>:;,.\"'*-[]()\t")) >= 12:
+            # unless all we have is a lead-in ("because:", "There was an
+            # error delivering your mail to <x>.") without any SMTP reply.
+            said = " ".join(out)
+            if len(said.strip(" <>:;,.\"'*-[]()\t")) >= 12 and _REPLY_RE.search(said):
+                break
+            if len(out) > 4:
                 break
             continue
         if ADDR_RE.search(line) and not re.search(r"\d{3}|said|error|user|reason", line, re.I):

@@ -75,7 +75,7 @@ def analyse(data: bytes) -> Report:
 
 # --- which format ---------------------------------------------------------
 
-_BOUNCE_FROM_RE = re.compile(r"mailer-?daemon|postmaster|mail ?delivery|mdaemon|"
+_BOUNCE_FROM_RE = re.compile(r"mailer-?daemon|post_?master|mail ?delivery|mdaemon|"
                              r"delivery ?subsystem|"
                              r"\bmta\b|ndr@", re.I)
 _BOUNCE_SUBJECT_RE = re.compile(
@@ -172,8 +172,11 @@ def _looks_like_bounce(msg: Message, subject: str, human: str, ctypes: set[str])
     if _BOUNCE_SUBJECT_RE.search(subject):
         return True
     auto = mime.header(msg, "auto-submitted").lower()
-    return bool(_BOUNCE_BODY_RE.search(human[:5000]) and (auto.startswith("auto-generated")
-                                                          or ctypes & mime.MDN_TYPES))
+    # Failure words alone are not enough (people write them too); with an
+    # auto-generated mark, or the returned message attached, they are.
+    return bool(_BOUNCE_BODY_RE.search(human[:5000]) and (
+        auto.startswith("auto-generated") or ctypes & mime.MDN_TYPES
+        or ctypes & mime.ORIGINAL_TYPES))
 
 
 

@@ -26,9 +26,12 @@ STATUS_REASON = {
     "2.4": "mailererror",
     "3.0": "systemerror", "3.1": "systemfull", "3.2": "notaccept", "3.3": "systemerror",
     "3.4": "mesgtoobig", "3.5": "systemerror", "3.6": "undefined",
-    "4.0": "networkerror", "4.1": "networkerror", "4.2": "networkerror",
-    "4.3": "networkerror", "4.4": "hostunknown", "4.5": "toomanyconn",
-    "4.6": "networkerror", "4.7": "expired",
+    # X.4.1 no answer, X.4.2 bad connection: a final failure means the
+    # queue lifetime ran out (see GAVE_UP); X.4.3 directory (DNS) failure and
+    # X.4.6 routing loop are not cured by waiting.
+    "4.0": "networkerror", "4.1": "noconnection", "4.2": "noconnection",
+    "4.3": "routing", "4.4": "hostunknown", "4.5": "toomanyconn",
+    "4.6": "routing", "4.7": "expired",
     "5.0": "syntaxerror", "5.1": "syntaxerror", "5.2": "syntaxerror",
     "5.3": "exceedlimit", "5.4": "syntaxerror", "5.5": "syntaxerror", "5.6": "syntaxerror",
     "6.0": "contenterror", "6.1": "contenterror", "6.2": "contenterror",
@@ -73,7 +76,9 @@ TEXT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     # A header the receiver calls non-compliant (RFC 5322 §3.6: one From,
     # one Subject); Gmail's wording also mentions spam, so before spam.
     ("notcompliantrfc", (
-        r"rfc ?(?:2)?822", r"rfc ?5322", r"not (?:rfc|standards?)[- ]compliant",
+        # ("rfc822;" alone is the address type of a DSN field, not a verdict.)
+        r"rfc ?(?:2)?822 (?:compliant|complian|standard|violation|header)", r"rfc ?5322",
+        r"not (?:rfc|standards?)[- ]compliant", r"non-?(?:rfc|standards?)[- ]compliant",
         r"malformed (?:header|message|address)", r"invalid header", r"missing .{0,12}header",
         r"duplicate header", r"bare lf", r"multiple (?:[\w. -]{0,12} )?(?:addresses in from|"
         r"subject|from|message-id|date)\b",
@@ -91,6 +96,12 @@ TEXT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         r"client host .{0,40} (?:has no|without) (?:reverse|ptr)", r"ip name lookup failed",
         r"(?:mismatch\w*|does not match) (?:the )?client ip",
     )),
+    # A spam verdict in so many words; before SPF/DKIM advice that such
+    # notices often add ("set up SPF records").
+    ("spamdetected", (
+        r"spam classification", r"(?:classified|identified|detected|considered) as spam",
+        r"(?:due to|as) spam\b", r"looks like spam",
+    )),
     # SPF (RFC 7208), DKIM (RFC 6376), DMARC (RFC 7489) verdicts about our
     # mail; before "blocked", whose "access denied" they often also print.
     ("authfailure", (
@@ -101,6 +112,11 @@ TEXT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("securityerror", (
         r"authentication required", r"unauthenticated senders?", r"not authenticated",
         r"must (?:be )?authenticate", r"certificate", r"security (?:reasons|error)",
+    )),
+    # STARTTLS (RFC 3207) required by one side and refused or broken.
+    ("failedstarttls", (
+        r"starttls", r"\btls\b (?:is )?required", r"encryption required", r"must use tls",
+        r"(?:does not|doesn't) support (?:tls|starttls|encryption)",
     )),
     # Connection frequency is a limit on us, before the "blocked ip" it says.
     ("toomanyconn", (
@@ -117,6 +133,8 @@ TEXT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         r"traffic not accepted", r"client host rejected", r"your ip", r"invalid ip",
         r"connection refused by policy", r"smtp server of your isp", r"dynamic ip",
         r"dial-?up", r"bloqu",
+        # Postfix: the server's greeting was a refusal, before any address.
+        r"refused to talk to me",
     )),
     ("badreputation", (
         r"reputation", r"sender score", r"senderscore", r"unexpected volume or user complaints",
@@ -156,10 +174,10 @@ TEXT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("speeding", (
         r"rate limit", r"too many (?:messages|emails|mails)", r"throttl", r"sending too fast",
         r"temporarily deferred", r"receiving mail at a rate", r"this hour", r"per hour",
-        r"relay quota",
     )),
     ("mesgtoobig", (
-        r"too (?:big|large)", r"exceeds? (?:the )?(?:maximum |max\.? )?(?:allowed )?"
+        r"too (?:big|large)", r"line (?:limit exceeded|too long)",
+        r"exceeds? (?:the )?(?:maximum |max\.? )?(?:allowed )?"
         r"(?:message )?size", r"size (?:limit )?exceeded", r"maximum (?:inbound )?message size",
         r"message size",
     )),
@@ -169,7 +187,7 @@ TEXT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     )),
     # A disabled or locked account: the address exists but takes no mail now.
     ("suspend", (
-        r"disabled", r"suspended", r"inactive", r"deactivated", r"discontinued", r"frozen",
+        r"disabled", r"(?<!delivery temporarily )suspended", r"inactive", r"deactivated", r"discontinued", r"frozen",
         r"account (?:is |has been )?(?:locked|closed|expired|blocked)",
         r"has not been (?:collected|accessed)", r"mailbox (?:is )?(?:locked|closed)",
         r"no longer active", r"temporar\w* locked",
@@ -187,17 +205,26 @@ TEXT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     )),
     ("hostunknown", (
         r"host (?:or domain name )?(?:unknown|not found)", r"unknown host",
+        r"host [\w.-]+ not found",
         r"domain (?:name )?(?:not found|does not exist|doesn't exist)", r"no such domain",
         r"\bnxdomain\b", r"unrout(?:e)?able (?:mail )?(?:domain|address)",
         r"could not find a gateway", r"no mx (?:record|host)", r"unknown domain",
         r"mx lookup failed", r"non-?existent (?:host|domain)", r"domain (?:is )?(?:invalid|unknown)",
         r"bad destination system",
     )),
-    # Temporary DNS trouble: the domain may be fine (RFC 5321 §5.1 asks the
-    # sender to retry), so network, not "host unknown".
-    ("dnserror", (
+    # The domain accepts no mail at all (RFC 7505 null MX, no MX nor A).
+    ("notaccept", (
+        r"does not accept (?:e-?)?mail(?! from)", r"not accepting (?:any )?mail(?! from)",
+        r"null mx", r"accepts no mail", r"does not receive mail", r"no mail service",
+        r"couldn'?t find a mail exchanger", r"not accepting (?:network )?messages",
+    )),
+    # Temporary DNS trouble (the domain may be fine: RFC 5321 §5.1 asks the
+    # sender to retry) and mail loops: network, not "host unknown", and not
+    # something that waiting in the queue explains.
+    ("routing", (
         r"name service error", r"dns (?:error|query failed|lookup failed|failure)",
         r"temporary (?:dns|lookup) failure", r"malformed or unexpected name server",
+        r"too many hops", r"mail loop", r"routing loop", r"loop detected", r"network error",
     )),
     ("userunknown", (
         r"user(?:name)? (?:unknown|not found|not known|does not exist|doesn't exist)",
@@ -213,19 +240,17 @@ TEXT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         r"no longer valid", r"not (?:a )?(?:valid|known) (?:user|recipient|mailbox|address)",
         r"is not a valid", r"not recognized", r"unknown or illegal", r"invalid final delivery",
         r"recipientnotfound", r"recipient rejected", r"does not exist", r"doesn't exist",
-        r"recipient address rejected", r"not (?:our|a) (?:customer|user)", r"user not",
+        # Microsoft 365 directory-based edge blocking: the tenant has no
+        # such recipient ("Recipient address rejected: Access denied").
+        r"recipient address rejected: access denied",
+        r"not (?:our|a) (?:customer|user)", r"user not",
         r"undeliverable address", r"check (?:if|that) (?:the )?address is correct",
-    )),
-    # The domain accepts no mail at all (RFC 7505 null MX, no MX nor A).
-    ("notaccept", (
-        r"does not accept (?:e-?)?mail(?! from)", r"not accepting (?:any )?mail(?! from)",
-        r"null mx", r"accepts no mail", r"does not receive mail", r"no mail service",
-        r"couldn'?t find a mail exchanger",
+        r"address (?:not found|(?:couldn't|could not|can't|cannot) be found)",
     )),
     # The recipient's own rules refused us (sender or content filters).
     ("filtered", (
         r"filtered", r"not accepting mail from", r"refused? to accept",
-        r"rejected by (?:the )?(?:recipient|user)", r"recipient'?s? (?:rules|filter)",
+        r"rejected by (?:the )?(?:recipient|user)(?! domain)", r"recipient'?s? (?:rules|filter)",
         r"sender (?:is )?(?:blocked|not allowed) by",
     )),
     ("contenterror", (
@@ -250,6 +275,8 @@ TEXT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         r"within the allowed queue period", r"delivery failed \d+ attempts",
         r"message timed out", r"retry time", r"after \d+ attempt", r"retry timeout exceeded",
         r"queue lifetime",
+        # Exim: the retry rules gave up on every host.
+        r"(?:hosts? ha(?:ve|s) been )?failing for a long time", r"retry time not reached",
     )),
     # A local delivery program (pipe, procmail) failed: sysexits.h codes.
     ("mailererror", (
@@ -263,7 +290,7 @@ TEXT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         r"unreachable", r"not reachable", r"could not connect", r"unable to connect",
         r"not responding", r"did not respond", r"no answer", r"establish an smtp connection",
         r"connection to mail exchanger", r"did not accept our requests to connect",
-        r"too many hops", r"mail loop", r"routing loop", r"lost connection", r"socket error",
+        r"lost connection", r"socket error",
         r"server unavailable", r"busy", r"timed out",
     )),
     # The remote system failed (RFC 5321 §4.2.3 421/451/554 standard texts).
@@ -287,37 +314,43 @@ TEXT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
 # for it, so the text is all there is.  Tried in order; the first wins.
 STAGE_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("data", (
-        r"(?:in reply to|after) (?:the )?end of data", r"(?:in reply to|after) (?:the )?data\b",
-        r"failed after i sent the message", r"after end of (?:data|message)",
-        r"in reply to (?:the )?(?:end of )?(?:message|body)",
+        r"(?:in reply to|after)\s+(?:the\s+)?(?:end\s+of\s+)?(?:data|message|body)\b",
+        r"failed after i sent the message", r"for text command",
         # A session transcript (Sendmail, Courier): the command, then the
-        # refusal -- unless the replies that follow say "no valid recipients"
-        # / "need RCPT": then the client pipelined (RFC 2920) and the refusals
+        # refusal -- unless a later reply says "no valid recipients" / "need
+        # RCPT": then the client pipelined (RFC 2920) and the refusals
         # printed after DATA answered the RCPT commands.
         r">>> data\s*\n\s*<<< (?!503|[^\n]*no valid recipients)[45]\d\d[^\n]*\n"
-        r"(?!(?:[^\n]*\n){0,2}[^\n]*(?:no valid recipients|need rcpt))",
+        r"(?!(?:(?!>>>)[^\n]*\n){0,6}[^\n]*(?:no valid recipients|need rcpt))",
         # A recipient refusal that names no recipient: at DATA the server
         # answers for the message, so "550 : User unknown" has an empty address.
         r"\b5\d\d:?[ -](?:[45]\.\d{1,3}\.\d{1,3} )?:\s*user unknown",
     )),
     ("rcpt", (
-        r"(?:in reply to|after) rcpt\b", r"does not like recipient",
+        r"(?:in reply to|after|like|for)\s+(?:our\s+)?rcpt\b", r"does not like recipient",
         r">>> rcpt to:[^\n]*\n\s*<<< [45]\d\d",
+        # The recipient's own host delivering locally found no such mailbox
+        # (Sendmail's mail.local, LMTP): no filter stands between.
+        r"\bmail\.local:", r"\blmtp\b.{0,40}(?:unknown|no such)",
+        # Gmail heads a recipient refusal "Address not found" (a refusal of
+        # the message itself is "Message blocked").
+        r"\*\* address not found \*\*",
     )),
     ("mail", (
-        r"(?:in reply to|after) mail\b", r"does not like sender",
-        r">>> mail from:[^\n]*\n\s*<<< [45]\d\d",
+        r"(?:in reply to|after|like|for)\s+(?:our\s+)?mail(?:\s+from)?\b",
+        r"does not like sender", r">>> mail from:[^\n]*\n\s*<<< [45]\d\d",
     )),
     ("connect", (
-        r"after initial connection", r"my name was rejected", r"(?:in reply to|after) "
-        r"(?:e?hlo|helo|greeting|connect)", r"while (?:connecting|connected)",
+        r"after initial connection", r"my name was rejected",
+        r"(?:in reply to|after)\s+(?:the\s+)?(?:e?hlo|helo|greeting|connect)",
+        r"while (?:connecting|connected)", r"refused to talk to me",
     )),
 )
 
 # Internal rule names -> the reason reported.  DNS trouble and connection
 # trouble are both "networkerror", but only the second, when final, means
 # the MTA retried until it gave up.
-ALIASES = {"dnserror": "networkerror", "noconnection": "networkerror"}
+ALIASES = {"routing": "networkerror", "noconnection": "networkerror"}
 
 # Reasons that, on a failed action with a transient (4.x.x) status, mean the
 # message sat in the queue until its lifetime ran out (RFC 3464 §2.3.3:
@@ -348,3 +381,11 @@ STAGE_OVERRIDES = {
     ("connect", "userunknown"): "blocked",
     ("connect", "hostunknown"): "blocked",
 }
+
+# Words that condemn an address are believed only with corroboration: the
+# status says the address is bad (X.1.x, RFC 3463 §3.2) or the refusal
+# answered RCPT TO (RFC 5321 §3.3: the one command that names the
+# recipient).  Content filters and carrier spam filters answer "user
+# unknown" after DATA, or without saying when: without corroboration such a
+# refusal is treated as a filter's verdict, which never suppresses.
+UNCORROBORATED = {"userunknown": "filtered"}

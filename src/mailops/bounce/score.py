@@ -92,6 +92,12 @@ def _spellings(row: dict) -> set[str]:
     return {n.lower() for n in names if not n.lower().endswith("@" + _PLACEHOLDER_DOMAIN)}
 
 
+class _Unnamed:
+    """Stands for the recipient a complaint does not name."""
+
+    reason, hard, permanent, status = "feedback", False, False, None
+
+
 class Axis:
     __slots__ = ("ok", "total", "misses")
 
@@ -127,6 +133,10 @@ def score(cases: list[Case], parse) -> dict[str, Axis]:
             placeholder_only = placeholder_only and not names
             hit = next((found[n] for n in names if n in found), None)
             matched |= names & set(found)  # every spelling of it that was reported
+            if not names and kind == case.kind and kind == "arf" and not found:
+                # The report names nobody and neither do we: a complaint about
+                # an undisclosed recipient is still a complaint.
+                hit = _Unnamed
             if "hard_bounce" in row:
                 axes["hard/soft"].add(hit is not None and hit.hard == row["hard_bounce"],
                                       (case.name, row["recipient"], row["hard_bounce"],
