@@ -35,7 +35,8 @@ def test_status_and_text_give_the_reason_and_hardness(status, text, reason, hard
 
 
 def test_status_is_derived_from_the_text_when_the_report_has_none():
-    v = classify("failed", None, "550 Sorry, no mailbox here by that name.")
+    v = classify("failed", None, "550 Sorry, no mailbox here by that name. "
+                                 "(in reply to RCPT TO command)")
     assert (v.status, v.replycode, v.reason, v.hard) == ("5.1.1", 550, "userunknown", True)
 
 
@@ -51,7 +52,8 @@ def test_a_delay_is_never_permanent_nor_hard():
 
 
 def test_version_numbers_are_not_mistaken_for_status_codes():
-    v = classify("failed", None, "RELEASED Mailman 2.0.12: recipient name is not recognized")
+    v = classify("failed", None, "RELEASED Mailman 2.0.12: recipient name is not recognized",
+                 stage="rcpt")
     assert v.status == "5.1.1"
 
 

@@ -50,15 +50,40 @@ def header(msg: Message, name: str) -> str:
     return value.replace("\r", "").replace("\n", " ").strip()
 
 
+# Charset labels seen on real bounces that Python's codec registry does not
+# know, or knows as a narrower code page than the mailers actually wrote
+# (the WHATWG Encoding Standard maps the same labels to the same supersets).
+_CHARSET_ALIASES = {
+    "x-sjis": "cp932", "shift_jis": "cp932", "shift-jis": "cp932", "sjis": "cp932",
+    "windows-31j": "cp932", "x-euc-jp": "euc_jp", "euc-kr": "cp949",
+    "ks_c_5601-1987": "cp949", "gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030",
+    "iso-8859-1": "cp1252", "us-ascii": "cp1252", "ascii": "cp1252", "uft-8": "utf-8",
+    "utf8": "utf-8", "iso-2022-jp": "iso2022_jp_ext", "x-unknown": "",
+}
+# ISO-2022-JP (RFC 1468) announces itself with escape sequences, so text that
+# declares no charset (or a wrong one) can still be recognised.
+_ISO2022JP_RE = re.compile(rb"\x1b(?:\$[@B(]|\([BJI])")
+
+
 def _decode_bytes(raw: bytes, charset: str | None) -> str:
-    for cs in (charset, "utf-8"):
+    """Decode with the declared charset, its real-world superset, UTF-8, or
+    ISO-2022-JP when its escapes show; never raises (cp1252, then latin-1)."""
+    label = (charset or "").strip().strip('"').lower()
+    label = _CHARSET_ALIASES.get(label, label)
+    tries = [label, "utf-8"]
+    if b"\x1b" in raw and _ISO2022JP_RE.search(raw):
+        tries.insert(0, "iso2022_jp_ext")
+    for cs in tries:
         if not cs:
             continue
         try:
             return raw.decode(cs)
         except (LookupError, UnicodeDecodeError, ValueError):
             continue
-    return raw.decode("latin-1")
+    try:
+        return raw.decode("cp1252")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
 
 
 _CTYPE_RE = re.compile(r"[a-z0-9][\w.+-]*/[\w.+-]+")

@@ -162,7 +162,8 @@ TEXT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         r"mailbox (?:is )?full", r"over ?quota", r"quota (?:exceeded|violation)",
         r"exceed\w* .{0,30}quota", r"disk quota", r"mailfolder is full", r"mailbox size limit",
         r"too much mail", r"space not enough", r"full mailbox", r"storage (?:limit|full)",
-        r"insufficient (?:disk )?space(?! ?;? ?try again)", r"user'?s? (?:mailbox|inbox) .{0,20}full",
+        r"insufficient (?:disk )?space(?! ?;? ?try again)",
+        r"user'?s? (?:mailbox|inbox) .{0,20}full",
         r"inbox (?:is )?full", r"mailbox has exceeded", r"mailbox exceeds",
     )),
     # The remote host's own disk (RFC 5321 §4.2.3: 452 insufficient system storage).
@@ -187,7 +188,8 @@ TEXT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     )),
     # A disabled or locked account: the address exists but takes no mail now.
     ("suspend", (
-        r"disabled", r"(?<!delivery temporarily )suspended", r"inactive", r"deactivated", r"discontinued", r"frozen",
+        r"disabled", r"(?<!delivery temporarily )suspended", r"inactive", r"deactivated",
+        r"discontinued", r"frozen",
         r"account (?:is |has been )?(?:locked|closed|expired|blocked)",
         r"has not been (?:collected|accessed)", r"mailbox (?:is )?(?:locked|closed)",
         r"no longer active", r"temporar\w* locked",
@@ -209,7 +211,8 @@ TEXT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         r"domain (?:name )?(?:not found|does not exist|doesn't exist)", r"no such domain",
         r"\bnxdomain\b", r"unrout(?:e)?able (?:mail )?(?:domain|address)",
         r"could not find a gateway", r"no mx (?:record|host)", r"unknown domain",
-        r"mx lookup failed", r"non-?existent (?:host|domain)", r"domain (?:is )?(?:invalid|unknown)",
+        r"mx lookup failed", r"non-?existent (?:host|domain)",
+        r"domain (?:is )?(?:invalid|unknown)",
         r"bad destination system",
     )),
     # The domain accepts no mail at all (RFC 7505 null MX, no MX nor A).
