@@ -78,7 +78,7 @@ HARD_REASONS = frozenset({"userunknown", "hostunknown", "hasmoved", "notaccept"}
 # the recipient's address: the recipient must never be suppressed for them,
 # however often they repeat (fix the sender instead).
 NEVER_SUPPRESS_REASONS = frozenset({
-    "blocked", "spamdetected", "virusdetected", "badreputation", "policyviolation",
+    "filtered", "blocked", "spamdetected", "virusdetected", "badreputation", "policyviolation",
     "securityerror", "authfailure", "requireptr", "norelaying", "failedstarttls",
     "rejected", "contenterror", "notcompliantrfc", "mesgtoobig", "syntaxerror",
     "speeding", "toomanyconn", "exceedlimit", "feedback", "vacation",
