@@ -6,15 +6,16 @@ Standard library only (the bounce hook imports it on the mail host).
 from __future__ import annotations
 
 import re
-from email.message import Message
 
 try:
     from . import dsn, legacy, mime
+    from .message import Message
     from .report import Bounce, Report
 except ImportError:  # loose files copied beside hook.py onto the mail host
     import dsn  # type: ignore[no-redef]
     import legacy  # type: ignore[no-redef]
     import mime  # type: ignore[no-redef]
+    from message import Message  # type: ignore[no-redef]
     from report import Bounce, Report  # type: ignore[no-redef]
 
 def parse(msg: Message, parts, original_id: str | None, subject: str) -> Report:

@@ -6,13 +6,14 @@ Standard library only (the bounce hook imports it on the mail host).
 from __future__ import annotations
 
 import re
-from email.message import Message
 
 try:
     from . import mime
+    from .message import Message
     from .report import Bounce, Report
 except ImportError:  # loose files copied beside hook.py onto the mail host
     import mime  # type: ignore[no-redef]
+    from message import Message  # type: ignore[no-redef]
     from report import Bounce, Report  # type: ignore[no-redef]
 
 _AUTOREPLY_SUBJECT_RE = re.compile(

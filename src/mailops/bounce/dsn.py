@@ -8,15 +8,16 @@ only (the bounce hook imports it on the mail host).
 from __future__ import annotations
 
 import re
-from email.message import Message
 
 try:
     from . import classify, legacy, mime
+    from .message import Message
     from .report import Bounce
 except ImportError:  # loose files copied beside hook.py onto the mail host
     import classify  # type: ignore[no-redef]
     import legacy  # type: ignore[no-redef]
     import mime  # type: ignore[no-redef]
+    from message import Message  # type: ignore[no-redef]
     from report import Bounce  # type: ignore[no-redef]
 
 # RFC 3464 §2.3.3, plus "deliverable": Postfix's address verification

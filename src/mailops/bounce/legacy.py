@@ -21,14 +21,15 @@ Standard library only.
 from __future__ import annotations
 
 import re
-from email.message import Message
 
 try:
     from . import classify, mime
+    from .message import Message
     from .report import Bounce
 except ImportError:  # loose files copied beside hook.py onto the mail host
     import classify  # type: ignore[no-redef]
     import mime  # type: ignore[no-redef]
+    from message import Message  # type: ignore[no-redef]
     from report import Bounce  # type: ignore[no-redef]
 
 # An address as printed in bounce text.  Unicode letters are allowed on both

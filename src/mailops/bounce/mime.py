@@ -7,12 +7,12 @@ raises, because the hook must never crash on what strangers send us.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import html
-import quopri
 import re
-from email.message import Message
+
+try:
+    from .message import Message, decode_transfer
+except ImportError:  # loose files copied beside hook.py onto the mail host
+    from message import Message, decode_transfer  # type: ignore[no-redef]
 
 # Parts that carry (a copy of) the original message: never scanned for failed
 # recipients.  RFC 3462/6522 (text/rfc822-headers), RFC 6533 §6 (the
@@ -33,21 +33,38 @@ _STRIP_RE = re.compile(r"<(?:style|script)\b.*?</(?:style|script)\s*>|<[^>]*>", 
 
 def header(msg: Message, name: str) -> str:
     """A header as readable text (RFC 2047 words decoded), '' when absent or broken."""
-    try:
-        value = msg.get(name)
-    except Exception:
-        return ""
+    value = msg.get(name)
     if value is None:
         return ""
     value = str(value)
     if "=?" in value:
-        try:
-            from email.header import decode_header, make_header
-
-            value = str(make_header(decode_header(value)))
-        except Exception:
-            pass
+        value = decode_words(value)
     return value.replace("\r", "").replace("\n", " ").strip()
+
+
+_WORD_RE = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
+_BETWEEN_WORDS_RE = re.compile(r"(\?=)\s+(=\?)")
+
+
+def decode_words(value: str) -> str:
+    """RFC 2047 encoded words ("=?UTF-8?B?...?=") decoded; the white space
+    between two adjacent encoded words is not part of the text (§6.2)."""
+    import binascii
+
+    def word(m: re.Match) -> str:
+        charset = m.group(1).split("*", 1)[0]  # RFC 2231 §5 language suffix
+        data = m.group(3).encode("ascii", "replace")
+        try:
+            if m.group(2) in "bB":
+                data += b"=" * (-len(data) % 4)
+                raw = binascii.a2b_base64(data)
+            else:
+                raw = binascii.a2b_qp(data, header=True)
+        except (binascii.Error, ValueError):
+            return m.group(0)
+        return _decode_bytes(raw, charset)
+
+    return _WORD_RE.sub(word, _BETWEEN_WORDS_RE.sub(r"\1\2", value))
 
 
 # Charset labels seen on real bounces that Python's codec registry does not
@@ -100,36 +117,6 @@ def content_type(part: Message) -> str:
     return m.group(0) if m else "text/plain"
 
 
-_BOUNDARY_LINE_RE = re.compile(rb"^--([\x21-\x7e]{1,70}?)(?:--)?[ \t]*\r?$", re.M)
-
-
-def repair_boundary(msg: Message, data: bytes) -> bytes | None:
-    """The message with its multipart boundary parameter corrected, or None.
-
-    Some MTAs declare one boundary in Content-Type and use another in the
-    body (RFC 2046 §5.1.1 says they must agree); Python then sees one text
-    blob and no parts.  The boundary the body really uses is the delimiter
-    line that opens it and recurs.
-    """
-    declared = msg.get_boundary()
-    if declared is None or msg.is_multipart():
-        return None
-    sep = re.search(rb"\r?\n\r?\n", data)
-    if not sep:
-        return None
-    head, body = data[:sep.start()], data[sep.start():]
-    counts: dict[bytes, int] = {}
-    for m in _BOUNDARY_LINE_RE.finditer(body):
-        counts[m.group(1)] = counts.get(m.group(1), 0) + 1
-    used = max(counts, key=counts.get, default=None)
-    if used is None or counts[used] < 2:
-        return None
-    old = declared.encode("ascii", "replace")
-    if old not in head:
-        return None
-    return head.replace(old, used, 1) + body
-
-
 def part_text(part: Message) -> str:
     """The decoded text of a leaf text part; HTML is flattened to text."""
     try:
@@ -153,6 +140,8 @@ def part_text(part: Message) -> str:
 
 
 def html_to_text(text: str) -> str:
+    import html  # only HTML-only bounces need its entity table
+
     text = _TAG_RE.sub("\n", text)
     text = _STRIP_RE.sub("", text)
     return html.unescape(text).replace("\xa0", " ")
@@ -188,13 +177,7 @@ def report_part_text(part: Message) -> str:
         else:
             return ""
         cte = str(part.get("content-transfer-encoding", "")).strip().lower()
-        if cte == "base64":
-            try:
-                raw = base64.b64decode(re.sub(rb"[^A-Za-z0-9+/=]", b"", raw) + b"==")
-            except (binascii.Error, ValueError):
-                pass
-        elif cte == "quoted-printable":
-            raw = quopri.decodestring(raw)
+        raw = decode_transfer(raw, cte)
         return _decode_bytes(raw, "utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except Exception:
         return ""
@@ -250,20 +233,22 @@ def parse_fields(text: str) -> list[list[tuple[str, str]]]:
     return blocks
 
 
-def addresses(msg: Message, *names: str) -> set[str]:
-    """Lowercase addresses in the named headers of ``msg`` (none if broken)."""
-    from email.utils import getaddresses
+_ANGLE_ADDR_RE = re.compile(r"<([^<>\s@]+@[^<>\s]+)>")
+_BARE_ADDR_RE = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
+_QUOTED_RE = re.compile(r'"(?:\\.|[^"\\])*"|\((?:\\.|[^()\\])*\)')
 
-    values = []
+
+def addresses(msg: Message, *names: str) -> set[str]:
+    """Lowercase addresses in the named headers of ``msg`` (RFC 5322 §3.4:
+    "Name <addr>" or a bare addr-spec; display names and comments ignored)."""
+    found: set[str] = set()
     for name in names:
-        try:
-            values.extend(str(v) for v in (msg.get_all(name) or []))
-        except Exception:
-            continue
-    try:
-        return {a.lower() for _, a in getaddresses(values) if "@" in a}
-    except Exception:
-        return set()
+        for value in msg.get_all(name) or []:
+            value = str(value)
+            for item in _QUOTED_RE.sub(" ", value).split(","):
+                angle = _ANGLE_ADDR_RE.findall(item)
+                found.update(a.lower() for a in angle or _BARE_ADDR_RE.findall(item))
+    return found
 
 
 _MSGID_RE = re.compile(r"<[^<>\s]{3,250}>")

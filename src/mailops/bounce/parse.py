@@ -25,18 +25,20 @@ the hook quarantines it.
 from __future__ import annotations
 
 import re
-from email.message import Message
 
 try:
-    from . import arf, autoreply, dsn, legacy, mime, notice
+    from . import arf, autoreply, dsn, legacy, message, mime, notice
+    from .message import Message
     from .report import KINDS, Bounce, Report
 except ImportError:  # loose files copied beside hook.py onto the mail host
     import arf  # type: ignore[no-redef]
     import autoreply  # type: ignore[no-redef]
     import dsn  # type: ignore[no-redef]
     import legacy  # type: ignore[no-redef]
+    import message  # type: ignore[no-redef]
     import mime  # type: ignore[no-redef]
     import notice  # type: ignore[no-redef]
+    from message import Message  # type: ignore[no-redef]
     from report import KINDS, Bounce, Report  # type: ignore[no-redef]
 
 __all__ = ["KINDS", "Bounce", "Report", "analyse", "parse_bytes", "parse_message"]
@@ -62,15 +64,8 @@ def parse_message(msg: Message, raw: bytes | None = None) -> Report:
 
 def analyse(data: bytes) -> Report:
     """Parse one raw message; unlike :func:`parse_bytes` an unexpected error propagates."""
-    import email
-
     data = bytes(data[:MAX_PARSE_BYTES])
-    msg = email.message_from_bytes(data)
-    repaired = mime.repair_boundary(msg, data)
-    if repaired is not None:
-        data = repaired
-        msg = email.message_from_bytes(data)
-    return _parse(msg, data)
+    return _parse(message.from_bytes(data), data)
 
 
 # --- which format ---------------------------------------------------------
