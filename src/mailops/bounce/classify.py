@@ -85,34 +85,68 @@ NEVER_SUPPRESS_REASONS = frozenset({
 })
 
 # The patterns are lowercase and the text is lowercased once: matching
-# without re.IGNORECASE is several times faster on long bounce texts.  Each
-# table is compiled into one pattern with a named group per rule on first
-# use (one scan of the text instead of one per reason), then kept for the
-# life of the process.
+# without re.IGNORECASE is faster on long bounce texts.  The hook runs once
+# per bounce, so compiling every pattern would cost more than the parsing:
+# each pattern is compiled only when the plain text it cannot match without
+# (its longest required literal, a C-speed substring test) is in the text,
+# and then kept for the rest of the process (the CLI and tests parse many).
+_LITERALS: dict[str, str] = {}
 _COMPILED: dict[str, re.Pattern] = {}
 
 
-def _table(name: str) -> re.Pattern:
-    rx = _COMPILED.get(name)
-    if rx is None:
-        table = getattr(rules, name)
-        rx = re.compile("|".join(f"(?P<r{i}>{'|'.join(alts)})"
-                                 for i, (_reason, alts) in enumerate(table)))
-        _COMPILED[name] = rx
-    return rx
+def required_literal(pattern: str) -> str:
+    """The longest run of plain characters every match of ``pattern`` contains
+    ('' when there is none: a top-level alternation, or only classes)."""
+    best, piece, depth, i, n = "", "", 0, 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            best, piece = max(best, piece, key=len), ""
+            i += 2
+            continue
+        if c == "[":  # a character class: skip to its end
+            best, piece = max(best, piece, key=len), ""
+            i += 2 if pattern[i + 1:i + 2] == "]" else 1
+            while i < n and pattern[i] != "]":
+                i += 2 if pattern[i] == "\\" else 1
+            i += 1
+            continue
+        if c == "(":
+            best, piece = max(best, piece, key=len), ""
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            return ""
+        elif c in "?*{":  # the character before may be absent
+            best, piece = max(best, piece[:-1], key=len), ""
+            if c == "{":
+                i = pattern.find("}", i)
+                if i < 0:
+                    return best
+        elif c in "+.^$":
+            best, piece = max(best, piece, key=len), ""
+        elif depth == 0:
+            piece += c
+        i += 1
+    return max(best, piece, key=len)
 
 
 def _first(name: str, text: str) -> str | None:
     """The name of the first rule of table ``name`` that matches ``text``."""
-    table = getattr(rules, name)
-    best = None
-    for m in _table(name).finditer(text):
-        index = int(m.lastgroup[1:])
-        if best is None or index < best:
-            best = index
-            if index == 0:
-                break
-    return table[best][0] if best is not None else None
+    for reason, alternatives in getattr(rules, name):
+        for alt in alternatives:
+            literal = _LITERALS.get(alt)
+            if literal is None:
+                literal = _LITERALS[alt] = required_literal(alt)
+            if literal and literal not in text:
+                continue
+            rx = _COMPILED.get(alt)
+            if rx is None:
+                rx = _COMPILED[alt] = re.compile(alt)
+            if rx.search(text):
+                return reason
+    return None
 
 
 # Only classes 4 and 5 in free text: "2.0.12" there is a version number.

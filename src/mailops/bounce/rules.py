@@ -128,7 +128,7 @@ TEXT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         r"block ?list", r"blacklist", r"deny ?list", r"\bdnsbl\b", r"\brbl\b", r"spamhaus",
         r"spamcop", r"barracuda", r"(?:ip|host|client|address|sender|domain|you|connection)"
         r"(?: address)? (?:is |has been |was )?(?:blocked|banned|blacklisted)",
-        r"blocked (?:using|by|for|because|due)", r"\bbanned\b",
+        r"blocked (?:using|by)", r"\bbanned\b",
         r"(?<!not )listed (?:at|in|on) ", r"(?<!recipient address rejected: )access denied",
         r"traffic not accepted", r"client host rejected", r"your ip", r"invalid ip",
         r"connection refused by policy", r"smtp server of your isp", r"dynamic ip",
