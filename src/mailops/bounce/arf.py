@@ -9,12 +9,14 @@ import re
 
 try:
     from . import dsn, legacy, mime
+    from .lazyre import lazy
     from .message import Message
     from .report import Bounce, Report
 except ImportError:  # loose files copied beside hook.py onto the mail host
     import dsn  # type: ignore[no-redef]
     import legacy  # type: ignore[no-redef]
     import mime  # type: ignore[no-redef]
+    from lazyre import lazy  # type: ignore[no-redef]
     from message import Message  # type: ignore[no-redef]
     from report import Bounce, Report  # type: ignore[no-redef]
 
@@ -51,7 +53,7 @@ def parse(msg: Message, parts, original_id: str | None, subject: str) -> Report:
                   feedback_type=feedback_type, subject=subject)
 
 
-_COMPLAINT_SUBJECT_RE = re.compile(r"^\s*(?:fw:\s*)?complaint about message", re.I)
+_COMPLAINT_SUBJECT_RE = lazy(r"^\s*(?:fw:\s*)?complaint about message", re.I)
 
 
 def is_complaint(parts, subject: str) -> bool:

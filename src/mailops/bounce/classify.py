@@ -132,15 +132,22 @@ def required_literal(pattern: str) -> str:
     return max(best, piece, key=len)
 
 
+_META = frozenset("\\[](){}?*+|^$.")
+
+
 def _first(name: str, text: str) -> str | None:
     """The name of the first rule of table ``name`` that matches ``text``."""
     for reason, alternatives in getattr(rules, name):
         for alt in alternatives:
             literal = _LITERALS.get(alt)
             if literal is None:
-                literal = _LITERALS[alt] = required_literal(alt)
+                # A pattern without metacharacters is its own literal: a
+                # substring test decides it, nothing to compile.
+                literal = _LITERALS[alt] = alt if _META.isdisjoint(alt) else required_literal(alt)
             if literal and literal not in text:
                 continue
+            if literal is alt:
+                return reason
             rx = _COMPILED.get(alt)
             if rx is None:
                 rx = _COMPILED[alt] = re.compile(alt)

@@ -24,17 +24,19 @@ import re
 
 try:
     from . import classify, mime
+    from .lazyre import lazy
     from .message import Message
     from .report import Bounce
 except ImportError:  # loose files copied beside hook.py onto the mail host
     import classify  # type: ignore[no-redef]
     import mime  # type: ignore[no-redef]
+    from lazyre import lazy  # type: ignore[no-redef]
     from message import Message  # type: ignore[no-redef]
     from report import Bounce  # type: ignore[no-redef]
 
 # An address as printed in bounce text.  Unicode letters are allowed on both
 # sides (RFC 6531 internationalised addresses).
-ADDR_RE = re.compile(
+ADDR_RE = lazy(
     r"(?<![\w.!#$%&'*+/=?^`{|}~-])"
     r"([\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*"
     r"@(?:[\w](?:[\w-]*[\w])?\.)+[^\W\d_][\w-]*[^\W_]|"
@@ -43,7 +45,7 @@ ADDR_RE = re.compile(
 
 # The line that introduces the copy of the original message.  A dashed rule
 # with these words, or one of the fixed sentences MTAs print before it.
-_CUT_RE = re.compile(
+_CUT_RE = lazy(
     r"^\s*(?:[-=*_|>#]{2,}[^\n]*?\b(?:original|returned|unsent|copy of|header of|message header|"
     r"message text|headers? follow|forwarded message|attach\w*|source mail|end of message|"
     r"mensaje original|original-nachricht)"
@@ -55,7 +57,7 @@ _CUT_RE = re.compile(
     re.I | re.M,
 )
 
-_FAILURE_WORDS = re.compile(
+_FAILURE_WORDS = lazy(
     r"fail|undeliver|unable|could ?not|couldn't|cannot|can't|not (?:be )?delivered|did not reach"
     r"|unknown|no such|invalid|reject|error|bounce|quota|full|not listed|does not exist|doesn't"
     r"|not found|not known|wrong|no longer|disabled|addressed\b|recipient|rcpt to|mailbox"
@@ -63,13 +65,13 @@ _FAILURE_WORDS = re.compile(
     re.I,
 )
 # Summary lines that name the sender or the message, not a failed recipient.
-_SUMMARY_RE = re.compile(r"^\s*[*\->]*\s*(?:from|sender|reply-to|return-path|subject|date|sent|"
+_SUMMARY_RE = lazy(r"^\s*[*\->]*\s*(?:from|sender|reply-to|return-path|subject|date|sent|"
                          r"message-id|errors-to)\s*:", re.I)
-_TO_SUMMARY_RE = re.compile(r"^\s*[*\->]*\s*(?:to|cc)\s*:", re.I)
-_FROM_BEFORE_RE = re.compile(r"(?<!generated )\b(?:from|via|by)\s*[<\"']?\s*$", re.I)
-_REPLY_RE = re.compile(r"(?<![\d.])[245]\d\d(?![\d.])")
-_FOR_CLAUSE_RE = re.compile(r"\bfor\s*<?\s*$", re.I)
-_CONTACT_RE = re.compile(r"contact|write to|send (?:e-?)?mail to|questions|assistance|"
+_TO_SUMMARY_RE = lazy(r"^\s*[*\->]*\s*(?:to|cc)\s*:", re.I)
+_FROM_BEFORE_RE = lazy(r"(?<!generated )\b(?:from|via|by)\s*[<\"']?\s*$", re.I)
+_REPLY_RE = lazy(r"(?<![\d.])[245]\d\d(?![\d.])")
+_FOR_CLAUSE_RE = lazy(r"\bfor\s*<?\s*$", re.I)
+_CONTACT_RE = lazy(r"contact|write to|send (?:e-?)?mail to|questions|assistance|"
                          r"administrator", re.I)
 _ROLE_LOCALPARTS = frozenset({
     "postmaster", "mailer-daemon", "mailerdaemon", "mail-daemon", "abuse", "hostmaster",
@@ -77,12 +79,12 @@ _ROLE_LOCALPARTS = frozenset({
 })
 # The line that starts a list of failed recipients (bare local parts follow
 # it on some old servers: AOL, Yale, JetMail).
-_LIST_HEAD_RE = re.compile(
+_LIST_HEAD_RE = lazy(
     r"(?:following (?:recipient|address|user|destination)|recipients? (?:did not|could not)|"
     r"not delivered to|did not receive|could not be delivered)[^\n]*:\s*$",
     re.I,
 )
-_BARE_LOCAL_RE = re.compile(
+_BARE_LOCAL_RE = lazy(
     r"^\s*[*>\-]*\s*([A-Za-z0-9][A-Za-z0-9._%+-]{0,63})(?:\s{2,}|\s*$|\s+\")")
 _STOPWORDS = frozenset({
     "recipient", "recipients", "address", "addresses", "reason", "error", "the", "your",
@@ -90,7 +92,7 @@ _STOPWORDS = frozenset({
 })
 
 # A delay warning rather than a failure (no permanent wording).
-_DELAY_RE = re.compile(
+_DELAY_RE = lazy(
     r"this is (?:just |only )?a warning|warning message only|has not yet been delivered"
     r"|not yet been delivered|delivery attempts will continue|will continue to (?:try|attempt)"
     r"|will be retried|will (?:keep )?try"
@@ -98,9 +100,9 @@ _DELAY_RE = re.compile(
     r"|retry(?:ing)? (?:for|until)|message delayed|delivery (?:has been )?delayed",
     re.I,
 )
-_DELAY_SUBJECT_RE = re.compile(
+_DELAY_SUBJECT_RE = lazy(
     r"\bdelay(?:ed)?\b|delivery (?:status )?warning|not yet delivered", re.I)
-_PERMANENT_RE = re.compile(
+_PERMANENT_RE = lazy(
     r"permanent(?:ly)?\b|given up|giving up|not going to try again"
     r"|will not be (?:retried|delivered)"
     r"|has been removed from the mail queue|fatal",

@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 
 try:
+    from .lazyre import lazy
     from .message import Message, decode_transfer
 except ImportError:  # loose files copied beside hook.py onto the mail host
+    from lazyre import lazy  # type: ignore[no-redef]
     from message import Message, decode_transfer  # type: ignore[no-redef]
 
 # Parts that carry (a copy of) the original message: never scanned for failed
@@ -27,8 +29,8 @@ FEEDBACK_TYPES = frozenset({"message/feedback-report"})
 MDN_TYPES = frozenset({"message/disposition-notification",
                        "message/global-disposition-notification"})
 
-_TAG_RE = re.compile(r"<br\s*/?>|</p\s*>|</div\s*>|</tr\s*>|</li\s*>", re.I)
-_STRIP_RE = re.compile(r"<(?:style|script)\b.*?</(?:style|script)\s*>|<[^>]*>", re.I | re.S)
+_TAG_RE = lazy(r"<br\s*/?>|</p\s*>|</div\s*>|</tr\s*>|</li\s*>", re.I)
+_STRIP_RE = lazy(r"<(?:style|script)\b.*?</(?:style|script)\s*>|<[^>]*>", re.I | re.S)
 
 
 def header(msg: Message, name: str) -> str:
@@ -42,8 +44,8 @@ def header(msg: Message, name: str) -> str:
     return value.replace("\r", "").replace("\n", " ").strip()
 
 
-_WORD_RE = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
-_BETWEEN_WORDS_RE = re.compile(r"(\?=)\s+(=\?)")
+_WORD_RE = lazy(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
+_BETWEEN_WORDS_RE = lazy(r"(\?=)\s+(=\?)")
 
 
 def decode_words(value: str) -> str:
@@ -103,7 +105,7 @@ def _decode_bytes(raw: bytes, charset: str | None) -> str:
         return raw.decode("latin-1")
 
 
-_CTYPE_RE = re.compile(r"[a-z0-9][\w.+-]*/[\w.+-]+")
+_CTYPE_RE = lazy(r"[a-z0-9][\w.+-]*/[\w.+-]+")
 
 
 def content_type(part: Message) -> str:
@@ -233,9 +235,9 @@ def parse_fields(text: str) -> list[list[tuple[str, str]]]:
     return blocks
 
 
-_ANGLE_ADDR_RE = re.compile(r"<([^<>\s@]+@[^<>\s]+)>")
-_BARE_ADDR_RE = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
-_QUOTED_RE = re.compile(r'"(?:\\.|[^"\\])*"|\((?:\\.|[^()\\])*\)')
+_ANGLE_ADDR_RE = lazy(r"<([^<>\s@]+@[^<>\s]+)>")
+_BARE_ADDR_RE = lazy(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
+_QUOTED_RE = lazy(r'"(?:\\.|[^"\\])*"|\((?:\\.|[^()\\])*\)')
 
 
 def addresses(msg: Message, *names: str) -> set[str]:
@@ -251,7 +253,7 @@ def addresses(msg: Message, *names: str) -> set[str]:
     return found
 
 
-_MSGID_RE = re.compile(r"<[^<>\s]{3,250}>")
+_MSGID_RE = lazy(r"<[^<>\s]{3,250}>")
 
 
 def first_msgid(text: str) -> str | None:

@@ -27,19 +27,28 @@ from __future__ import annotations
 import re
 
 try:
-    from . import arf, autoreply, dsn, legacy, message, mime, notice
+    from . import dsn, legacy, message, mime
+    from .lazyre import lazy
     from .message import Message
     from .report import KINDS, Bounce, Report
 except ImportError:  # loose files copied beside hook.py onto the mail host
-    import arf  # type: ignore[no-redef]
-    import autoreply  # type: ignore[no-redef]
     import dsn  # type: ignore[no-redef]
     import legacy  # type: ignore[no-redef]
     import message  # type: ignore[no-redef]
     import mime  # type: ignore[no-redef]
-    import notice  # type: ignore[no-redef]
+    from lazyre import lazy  # type: ignore[no-redef]
     from message import Message  # type: ignore[no-redef]
     from report import KINDS, Bounce, Report  # type: ignore[no-redef]
+
+
+
+def _module(name: str):
+    """A format module imported on first use: the hook parses one message, and
+    most never need the complaint, notice or auto-reply code."""
+    if __package__:
+        return __import__(f"{__package__}.{name}", fromlist=[name])
+    return __import__(name)
+
 
 __all__ = ["KINDS", "Bounce", "Report", "analyse", "parse_bytes", "parse_message"]
 
@@ -70,10 +79,10 @@ def analyse(data: bytes) -> Report:
 
 # --- which format ---------------------------------------------------------
 
-_BOUNCE_FROM_RE = re.compile(r"mailer-?daemon|post_?master|mail ?delivery|mdaemon|"
+_BOUNCE_FROM_RE = lazy(r"mailer-?daemon|post_?master|mail ?delivery|mdaemon|"
                              r"delivery ?subsystem|"
                              r"\bmta\b|ndr@", re.I)
-_BOUNCE_SUBJECT_RE = re.compile(
+_BOUNCE_SUBJECT_RE = lazy(
     r"undeliver|delivery (?:status )?(?:notification|failure|failed|problem|warning|report)"
     r"|returned mail|failure notice|failed mail|mail delivery|non-?delivery|not delivered"
     r"|could not be delivered"
@@ -82,7 +91,7 @@ _BOUNCE_SUBJECT_RE = re.compile(
     r"|non remis",
     re.I,
 )
-_BOUNCE_BODY_RE = re.compile(
+_BOUNCE_BODY_RE = lazy(
     r"could not be delivered|undeliverable|delivery (?:has )?failed|was not delivered|did not reach"
     r"|permanent (?:fatal )?error|unable to deliver|returned mail|delivery to the following",
     re.I,
@@ -102,8 +111,8 @@ def _parse(msg: Message, raw: bytes | None, depth: int = 0) -> Report:
     # RFC 5965 §3: a feedback report is multipart/report;
     # report-type=feedback-report with a message/feedback-report part.
     if report_type == "feedback-report" or ctypes & mime.FEEDBACK_TYPES \
-            or arf.is_complaint(parts, subject):
-        return arf.parse(msg, parts, original_id, subject)
+            or _module("arf").is_complaint(parts, subject):
+        return _module("arf").parse(msg, parts, original_id, subject)
 
     # The human-readable text; a multipart without any delimiter line is
     # one blob of text (its declared structure never materialised).
@@ -111,8 +120,8 @@ def _parse(msg: Message, raw: bytes | None, depth: int = 0) -> Report:
                       if c in ("text/plain", "text/html")
                       or (c.startswith("multipart/") and not p.is_multipart()))
     dsn_parts = [p for c, p in parts if c in mime.DSN_TYPES]
-    if not dsn_parts and notice.looks_like_notice(human):
-        report = notice.parse(human, subject)
+    if not dsn_parts and _module("notice").looks_like_notice(human):
+        report = _module("notice").parse(human, subject)
         if report is not None:
             report.message_id = report.message_id or original_id
             return report
@@ -127,8 +136,8 @@ def _parse(msg: Message, raw: bytes | None, depth: int = 0) -> Report:
     # X-Failed-Recipients) is a bounce even when it also carries RFC 3834
     # "Auto-Submitted: auto-replied", as Sieve/LDA rejections do (RFC 5429).
     bouncy = _looks_like_bounce(msg, subject, human, ctypes)
-    if not bouncy and autoreply.is_autoreply(msg, subject):
-        return autoreply.report(msg, original_id, subject)
+    if not bouncy and _module("autoreply").is_autoreply(msg, subject):
+        return _module("autoreply").report(msg, original_id, subject)
     if bouncy:
         bounces = legacy.parse(msg, human, subject, original_id)
         if not bounces and depth < 2:
@@ -138,8 +147,8 @@ def _parse(msg: Message, raw: bytes | None, depth: int = 0) -> Report:
             if inner is not None and inner.bounces:
                 return inner
         return Report(kind="legacy", bounces=bounces, message_id=original_id, subject=subject)
-    if autoreply.is_autoreply(msg, subject):
-        return autoreply.report(msg, original_id, subject)
+    if _module("autoreply").is_autoreply(msg, subject):
+        return _module("autoreply").report(msg, original_id, subject)
     return Report(kind="not-bounce", message_id=original_id, subject=subject)
 
 
@@ -177,7 +186,7 @@ def _looks_like_bounce(msg: Message, subject: str, human: str, ctypes: set[str])
 
 # --- the original Message-ID ---------------------------------------------
 
-_MSGID_RE = re.compile(rb"(?im)^[> \t]*Message-ID:[ \t]*(?:\r?\n[ \t]+)?(<[^<>\s]{3,250}>)")
+_MSGID_RE = lazy(rb"(?im)^[> \t]*Message-ID:[ \t]*(?:\r?\n[ \t]+)?(<[^<>\s]{3,250}>)")
 
 
 def _original_message_id(raw: bytes | None, msg: Message) -> str | None:
