@@ -135,24 +135,31 @@ def required_literal(pattern: str) -> str:
 _META = frozenset("\\[](){}?*+|^$.")
 
 
+_FLAT: dict[str, list[tuple[str, str]]] = {}
+
+
 def _first(name: str, text: str) -> str | None:
     """The name of the first rule of table ``name`` that matches ``text``."""
-    for reason, alternatives in getattr(rules, name):
-        for alt in alternatives:
-            literal = _LITERALS.get(alt)
-            if literal is None:
-                # A pattern without metacharacters is its own literal: a
-                # substring test decides it, nothing to compile.
-                literal = _LITERALS[alt] = alt if _META.isdisjoint(alt) else required_literal(alt)
-            if literal and literal not in text:
-                continue
-            if literal is alt:
-                return reason
-            rx = _COMPILED.get(alt)
-            if rx is None:
-                rx = _COMPILED[alt] = re.compile(alt)
-            if rx.search(text):
-                return reason
+    flat = _FLAT.get(name)
+    if flat is None:
+        flat = _FLAT[name] = [(reason, alt) for reason, alts in getattr(rules, name)
+                              for alt in alts]
+    literals, compiled = _LITERALS, _COMPILED
+    for reason, alt in flat:
+        literal = literals.get(alt)
+        if literal is None:
+            # A pattern without metacharacters is its own literal: a
+            # substring test decides it, nothing to compile.
+            literal = literals[alt] = alt if _META.isdisjoint(alt) else required_literal(alt)
+        if literal and literal not in text:
+            continue
+        if literal is alt:
+            return reason
+        rx = compiled.get(alt)
+        if rx is None:
+            rx = compiled[alt] = re.compile(alt)
+        if rx.search(text):
+            return reason
     return None
 
 

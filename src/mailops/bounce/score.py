@@ -87,9 +87,10 @@ def load(corpus: Path) -> list[Case]:
     return cases
 
 
-def _spellings(row: dict) -> set[str]:
+def _spellings(row: dict) -> dict[str, None]:
+    """The recipient's spellings, the expected one first (an ordered set)."""
     names = [row["recipient"], *row.get("recipient_alt", [])]
-    return {n.lower() for n in names if not n.lower().endswith("@" + _PLACEHOLDER_DOMAIN)}
+    return {n.lower(): None for n in names if not n.lower().endswith("@" + _PLACEHOLDER_DOMAIN)}
 
 
 class _Unnamed:
@@ -132,7 +133,7 @@ def score(cases: list[Case], parse) -> dict[str, Axis]:
             names = _spellings(row)
             placeholder_only = placeholder_only and not names
             hit = next((found[n] for n in names if n in found), None)
-            matched |= names & set(found)  # every spelling of it that was reported
+            matched |= names.keys() & found.keys()  # every spelling of it that was reported
             if not names and kind == case.kind and kind == "arf" and not found:
                 # The report names nobody and neither do we: a complaint about
                 # an undisclosed recipient is still a complaint.
@@ -162,10 +163,9 @@ def score(cases: list[Case], parse) -> dict[str, Axis]:
             exact = True
         else:
             exact = matched == set(found) and all(
-                _spellings(r) & matched for r in case.rows if _spellings(r))
-        axes["recipients"].add(exact, (case.name, sorted(_spellings(r).pop() if _spellings(r)
-                                                           else "-" for r in case.rows),
-                                       sorted(found)))
+                _spellings(r).keys() & matched for r in case.rows if _spellings(r))
+        axes["recipients"].add(exact, (case.name, sorted(next(iter(_spellings(r)), "-")
+                                                         for r in case.rows), sorted(found)))
     return {name: axis for name, axis in axes.items() if axis.total}
 
 
