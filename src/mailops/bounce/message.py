@@ -20,7 +20,7 @@ MAX_DEPTH = 8  # nested multiparts and returned messages
 MAX_PARTS = 500  # a MIME bomb is not a bounce
 
 _HEADER_LINE_RE = re.compile(rb"[!-9;-~]+[ \t]*:")
-_LINE_RE = re.compile(rb"\r?\n")
+_BLANK_LINE_RE = re.compile(rb"\n\r?\n")
 _PARAM_RE = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:\\.|[^"\\])*"?|[^;]*)')
 _DELIMITER_RE = re.compile(rb"^--([\x21-\x7e]{1,70}?)(--)?[ \t]*\r?$", re.M)
 
@@ -155,24 +155,23 @@ def _delimiters(body: bytes, boundary: str | None) -> list[tuple[int, int, bool]
 
 def _split_head(raw: bytes) -> tuple[list[tuple[str, str]], bytes]:
     """Header fields (unfolded, RFC 5322 §2.2.3) and the body."""
-    headers: list[tuple[str, str]] = []
-    pos = 0
-    size = len(raw)
+    start = 0
     if raw.startswith(b"From "):  # an mbox "From " line before the header
         nl = raw.find(b"\n")
-        pos = size if nl < 0 else nl + 1
+        start = len(raw) if nl < 0 else nl + 1
+    m = _BLANK_LINE_RE.search(raw, start)
+    end, body_at = (m.start(), m.end()) if m else (len(raw), len(raw))
+    if raw[start:start + 1] in (b"\n", b"\r"):  # no header at all
+        end = body_at = start + (2 if raw[start:start + 2] == b"\r\n" else 1)
+        return [], raw[body_at:]
+    headers: list[tuple[str, str]] = []
     name = None
     value: list[bytes] = []
-    while pos < size:
-        nl = raw.find(b"\n", pos)
-        end = size if nl < 0 else nl
-        line = raw[pos:end]
+    offset = start
+    for line in raw[start:end].split(b"\n"):
+        size = len(line) + 1
         if line.endswith(b"\r"):
             line = line[:-1]
-        following = size if nl < 0 else nl + 1
-        if not line:
-            pos = following
-            break
         if line[:1] in (b" ", b"\t") and name is not None:
             value.append(line)
         elif _HEADER_LINE_RE.match(line):
@@ -182,11 +181,12 @@ def _split_head(raw: bytes) -> tuple[list[tuple[str, str]], bytes]:
             name = key.strip().decode("ascii", "replace")
             value = [rest.lstrip()]
         else:
-            break  # not a header line: the body starts here (no blank line)
-        pos = following
+            body_at = offset  # not a header line: the body starts here (no blank line)
+            break
+        offset += size
     if name is not None:
         headers.append((name, _text(b"".join(value))))
-    return headers, raw[pos:]
+    return headers, raw[body_at:]
 
 
 def _text(value: bytes) -> str:
