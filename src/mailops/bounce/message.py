@@ -25,6 +25,9 @@ _PARAM_RE = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:\\.|[^"\\])*"?|[^;]*)')
 _DELIMITER_RE = re.compile(rb"^--([\x21-\x7e]{1,70}?)(--)?[ \t]*\r?$", re.M)
 
 
+_RETURNED: list = []  # marker: a returned message not parsed yet
+
+
 def from_bytes(data: bytes) -> Message:
     """Parse one message (bytes, CRLF or LF line ends)."""
     return Message(bytes(data))
@@ -47,9 +50,9 @@ class Message:
             if self._ctype.startswith("multipart/"):
                 self._payload = self._parts() or None
             elif self._ctype in ("message/rfc822", "message/global") and self._body.strip():
-                self._budget[0] -= 1
-                if self._budget[0] > 0:
-                    self._payload = [Message(self._body, depth + 1, self._budget)]
+                # The returned message: parsed when asked for (it is rarely
+                # needed, and its headers are most of a bounce's bytes).
+                self._payload = _RETURNED
 
     # -- headers ------------------------------------------------------------
 
@@ -93,6 +96,10 @@ class Message:
     def get_payload(self, decode: bool = False):
         """The list of parts (multipart, message/rfc822); else the body as text,
         or with ``decode`` as bytes with its transfer encoding undone."""
+        if self._payload is _RETURNED:
+            self._budget[0] -= 1
+            self._payload = [Message(self._body, self._depth + 1, self._budget)] \
+                if self._budget[0] > 0 else []
         if self._payload is not None and not decode:
             return self._payload
         if not decode:
