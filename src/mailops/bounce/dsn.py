@@ -190,7 +190,8 @@ def _paragraph(text: str, recipient: str) -> str:
     lines = text[start:].split("\n")
     out = [lines[0]]
     for line in lines[1:]:
-        if not line.strip() or legacy.ADDR_RE.match(line.strip().lstrip("<")):
+        words = line.split(None, 1)
+        if not words or "@" in words[0]:  # a blank line, or the next recipient's
             break
         out.append(line)
     return "\n".join(out)

@@ -126,8 +126,15 @@ TEXT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     # Our IP or host is listed or refused; the message is not the question.
     ("blocked", (
         r"block ?list", r"blacklist", r"deny ?list", r"\bdnsbl\b", r"\brbl\b", r"spamhaus",
-        r"spamcop", r"barracuda", r"(?:ip|host|client|address|sender|domain|you|connection)"
-        r"(?: address)? (?:is |has been |was )?(?:blocked|banned|blacklisted)",
+        r"spamcop", r"barracuda",
+        # (one pattern per verb: each has a word the text must contain, so
+        # the pattern is compiled only for texts that could match)
+        r"(?:ip|host|client|address|sender|domain|you|connection)(?: address)? "
+        r"(?:is |has been |was )?blocked",
+        r"(?:ip|host|client|address|sender|domain|you|connection)(?: address)? "
+        r"(?:is |has been |was )?banned",
+        r"(?:ip|host|client|address|sender|domain|you|connection)(?: address)? "
+        r"(?:is |has been |was )?blacklisted",
         r"blocked (?:using|by)", r"\bbanned\b",
         r"(?<!not )listed (?:at|in|on) ", r"(?<!recipient address rejected: )access denied",
         r"traffic not accepted", r"client host rejected", r"your ip", r"invalid ip",
@@ -141,7 +148,7 @@ TEXT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     )),
     # Content judged as spam (UCE/UBE: unsolicited commercial/bulk e-mail).
     ("spamdetected", (
-        r"spam(?!haus|cop)", r"unsolicited", r"bulk mail", r"junk mail", r"\bu[bc]e\b",
+        r"spam(?!haus|cop)", r"unsolicited", r"bulk mail", r"junk mail", r"\bube\b", r"\buce\b",
         r"content filter rejected", r"message content rejected",
     )),
     # Our envelope sender was refused (RFC 5321 §3.3 MAIL FROM).
@@ -257,8 +264,10 @@ TEXT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         r"sender (?:is )?(?:blocked|not allowed) by",
     )),
     ("contenterror", (
-        r"(?:content|attachment|file type|extension) .{0,30}"
-        r"(?:not allowed|rejected|prohibited|blocked)",
+        r"(?:content|attachment|file type|extension) .{0,30}not allowed",
+        r"(?:content|attachment|file type|extension) .{0,30}rejected",
+        r"(?:content|attachment|file type|extension) .{0,30}prohibited",
+        r"(?:content|attachment|file type|extension) .{0,30}blocked",
         r"mime error", r"invalid mime", r"unsupported (?:charset|encoding)", r"smtputf8",
         r"non-ascii",
     )),
@@ -300,7 +309,8 @@ TEXT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("systemerror", (
         r"system error", r"internal error", r"server error", r"local error",
         r"temporary (?:local )?(?:failure|error|problem)", r"configuration error",
-        r"(?:service|server) (?:is )?(?:currently |temporarily )?(?:not available|unavailable)",
+        r"(?:service|server) (?:is )?(?:currently |temporarily )?not available",
+        r"(?:service|server) (?:is )?(?:currently |temporarily )?unavailable",
         r"processing error", r"transaction failed", r"write error",
     )),
     # RFC 5321 §4.2.3 500-504: the command or its parameters were not understood.
@@ -317,7 +327,8 @@ TEXT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
 # for it, so the text is all there is.  Tried in order; the first wins.
 STAGE_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("data", (
-        r"(?:in reply to|after)\s+(?:the\s+)?(?:end\s+of\s+)?(?:data|message|body)\b",
+        r"in reply to\s+(?:the\s+)?(?:end\s+of\s+)?(?:data|message|body)\b",
+        r"after\s+(?:the\s+)?(?:end\s+of\s+)?(?:data|message|body)\b",
         r"failed after i sent the message", r"for text command",
         # A session transcript (Sendmail, Courier): the command, then the
         # refusal -- unless a later reply says "no valid recipients" / "need
@@ -345,7 +356,8 @@ STAGE_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     )),
     ("connect", (
         r"after initial connection", r"my name was rejected",
-        r"(?:in reply to|after)\s+(?:the\s+)?(?:e?hlo|helo|greeting|connect)",
+        r"in reply to\s+(?:the\s+)?(?:e?hlo|helo|greeting|connect)",
+        r"after\s+(?:the\s+)?(?:e?hlo|helo|greeting|connect)",
         r"while (?:connecting|connected)", r"refused to talk to me",
     )),
 )
