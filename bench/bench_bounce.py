@@ -37,14 +37,21 @@ sys.path.insert(0, str(ROOT / "src"))
 SYSTEM_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 
 
-def _time(fn, messages, rounds, reset=lambda: None):
-    best = float("inf")
-    for _ in range(rounds):
-        reset()  # no cache carried over from the previous round
-        t0 = time.perf_counter()
+def _time_side_by_side(fns, messages, rounds, reset=lambda: None):
+    """Best time of each function over the messages, rounds interleaved so that
+    load from elsewhere on the machine falls on all of them alike; one warm-up
+    pass first (patterns compiled, modules imported)."""
+    for fn in fns:
         for data in messages:
             fn(data)
-        best = min(best, time.perf_counter() - t0)
+    best = [float("inf")] * len(fns)
+    for _ in range(rounds):
+        for i, fn in enumerate(fns):
+            reset()  # no per-text cache carried over from the previous round
+            t0 = time.perf_counter()
+            for data in messages:
+                fn(data)
+            best[i] = min(best[i], time.perf_counter() - t0)
     return best
 
 
@@ -58,9 +65,9 @@ def bench_parse(messages, rounds):
         for fn in (classify.reason_from_text, classify._said, classify.find_stage):
             fn.cache_clear()
 
-    t_mailops = _time(parse_bytes, messages, rounds, reset=reset)
-    t_flufl_all = _time(lambda d: all_failures(email.message_from_bytes(d)), messages, rounds)
-    t_flufl_scan = _time(lambda d: scan_message(email.message_from_bytes(d)), messages, rounds)
+    t_mailops, t_flufl_all, t_flufl_scan = _time_side_by_side(
+        [parse_bytes, lambda d: all_failures(email.message_from_bytes(d)),
+         lambda d: scan_message(email.message_from_bytes(d))], messages, rounds, reset=reset)
     n = len(messages)
     print(f"parse: {n} messages (both corpora), best of {rounds} rounds")
     for name, t in (("mailops parse_bytes", t_mailops), ("flufl.bounce all_failures", t_flufl_all),
