@@ -90,7 +90,6 @@ NEVER_SUPPRESS_REASONS = frozenset({
 # each pattern is compiled only when the plain text it cannot match without
 # (its longest required literal, a C-speed substring test) is in the text,
 # and then kept for the rest of the process (the CLI and tests parse many).
-_LITERALS: dict[str, str] = {}
 _COMPILED: dict[str, re.Pattern] = {}
 
 
@@ -135,29 +134,31 @@ def required_literal(pattern: str) -> str:
 _META = frozenset("\\[](){}?*+|^$.")
 
 
-_FLAT: dict[str, list[tuple[str, str]]] = {}
+_FLAT: dict[str, list[tuple[str, str, str | None]]] = {}
+
+
+def _flat(name: str) -> list[tuple[str, str, str | None]]:
+    """(reason, required literal, pattern or None when the literal is the whole
+    pattern) for every alternative of table ``name``, in order."""
+    flat = _FLAT.get(name)
+    if flat is None:
+        flat = _FLAT[name] = [
+            (reason, alt, None) if _META.isdisjoint(alt) else (reason, required_literal(alt), alt)
+            for reason, alts in getattr(rules, name) for alt in alts]
+    return flat
 
 
 def _first(name: str, text: str) -> str | None:
     """The name of the first rule of table ``name`` that matches ``text``."""
-    flat = _FLAT.get(name)
-    if flat is None:
-        flat = _FLAT[name] = [(reason, alt) for reason, alts in getattr(rules, name)
-                              for alt in alts]
-    literals, compiled = _LITERALS, _COMPILED
-    for reason, alt in flat:
-        literal = literals.get(alt)
-        if literal is None:
-            # A pattern without metacharacters is its own literal: a
-            # substring test decides it, nothing to compile.
-            literal = literals[alt] = alt if _META.isdisjoint(alt) else required_literal(alt)
+    compiled = _COMPILED
+    for reason, literal, pattern in _flat(name):
         if literal and literal not in text:
             continue
-        if literal is alt:
+        if pattern is None:  # a plain phrase: the substring test decided
             return reason
-        rx = compiled.get(alt)
+        rx = compiled.get(pattern)
         if rx is None:
-            rx = compiled[alt] = re.compile(alt)
+            rx = compiled[pattern] = re.compile(pattern)
         if rx.search(text):
             return reason
     return None
