@@ -21,6 +21,7 @@ MAX_PARTS = 500  # a MIME bomb is not a bounce
 
 _HEADER_LINE_RE = re.compile(rb"[!-9;-~]+[ \t]*:")
 _BLANK_LINE_RE = re.compile(rb"\n\r?\n")
+_FIELD_SPLIT_RE = re.compile(rb"\r?\n(?![ \t])")
 _PARAM_RE = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:\\.|[^"\\])*"?|[^;]*)')
 _DELIMITER_RE = re.compile(rb"^--([\x21-\x7e]{1,70}?)(--)?[ \t]*\r?$", re.M)
 
@@ -171,7 +172,17 @@ def _split_head(raw: bytes) -> tuple[list[tuple[str, str]], bytes]:
     if raw[start:start + 1] in (b"\n", b"\r"):  # no header at all
         end = body_at = start + (2 if raw[start:start + 2] == b"\r\n" else 1)
         return [], raw[body_at:]
-    headers: list[tuple[str, str]] = []
+    # Fast path: split the block into fields at line breaks that do not start
+    # a continuation line; when every field is "name: value", that is all.
+    fields = _FIELD_SPLIT_RE.split(raw[start:end].rstrip(b"\r"))
+    if all(_HEADER_LINE_RE.match(f) for f in fields):
+        headers = []
+        for field in fields:
+            key, _, rest = field.partition(b":")
+            headers.append((key.strip().decode("ascii", "replace"),
+                            _text(rest.replace(b"\r\n", b"").replace(b"\n", b""))))
+        return headers, raw[body_at:]
+    headers = []
     name = None
     value: list[bytes] = []
     offset = start
