@@ -172,6 +172,10 @@ TEXT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         r"insufficient (?:disk )?space(?! ?;? ?try again)",
         r"user'?s? (?:mailbox|inbox) .{0,20}full",
         r"inbox (?:is )?full", r"mailbox has exceeded", r"mailbox exceeds",
+        # Localised notices, read after their charset is decoded.
+        r"postfach (?:ist )?voll", r"bo[iî]te (?:aux lettres )?(?:est )?pleine",
+        r"buz[oó]n (?:est[aá] )?lleno", r"メールボックスがいっぱい",
+        r"容量(?:超過|オーバー|を超え)",
     )),
     # The remote host's own disk (RFC 5321 §4.2.3: 452 insufficient system storage).
     ("systemfull", (
@@ -255,6 +259,9 @@ TEXT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         r"recipient address rejected: access denied",
         r"not (?:our|a) (?:customer|user)", r"user not",
         r"undeliverable address", r"check (?:if|that) (?:the )?address is correct",
+        r"empf[aä]nger (?:ist )?unbekannt", r"(?:destinataire|utilisateur) inconnu",
+        r"(?:destinatario|usuario) desconocido",
+        r"(?:ユーザ|アカウント|宛先|あて先).{0,10}(?:存在しません|見つかりません|不明)",
         r"address (?:not found|(?:couldn't|could not|can't|cannot) be found)",
     )),
     # The recipient's own rules refused us (sender or content filters).
@@ -302,8 +309,7 @@ TEXT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         r"unreachable", r"not reachable", r"could not connect", r"unable to connect",
         r"not responding", r"did not respond", r"no answer", r"establish an smtp connection",
         r"connection to mail exchanger", r"did not accept our requests to connect",
-        r"lost connection", r"socket error",
-        r"server unavailable", r"busy", r"timed out",
+        r"lost connection", r"socket error", r"server unavailable", r"busy", r"timed out",
     )),
     # The remote system failed (RFC 5321 §4.2.3 421/451/554 standard texts).
     ("systemerror", (
@@ -384,16 +390,12 @@ GENERIC_STATUSES = frozenset({"0.0", "1.0", "2.0", "3.0", "4.0", "5.0", "6.0", "
 # refusal dressed in recipient words; at MAIL FROM it refuses our sender; at
 # the greeting or HELO it refuses our host before any address is named.
 STAGE_OVERRIDES = {
-    ("data", "userunknown"): "filtered",
-    ("data", "hostunknown"): "filtered",
+    ("data", "userunknown"): "filtered", ("data", "hostunknown"): "filtered",
     ("data", "suspend"): "filtered",
-    ("mail", "userunknown"): "rejected",
-    ("mail", "hostunknown"): "rejected",
+    ("mail", "userunknown"): "rejected", ("mail", "hostunknown"): "rejected",
     ("mail", "undefined"): "rejected",
-    ("connect", "undefined"): "blocked",
-    ("connect", "expired"): "blocked",
-    ("connect", "syntaxerror"): "blocked",
-    ("connect", "userunknown"): "blocked",
+    ("connect", "undefined"): "blocked", ("connect", "expired"): "blocked",
+    ("connect", "syntaxerror"): "blocked", ("connect", "userunknown"): "blocked",
     ("connect", "hostunknown"): "blocked",
 }
 
