@@ -167,6 +167,10 @@ def _sibling_imports(path) -> set[str]:
             names.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names.add(node.module)
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+              and node.func.id == "_module" and node.args
+              and isinstance(node.args[0], ast.Constant)):
+            names.add(node.args[0].value)  # parse.py imports format modules on first use
     return names
 
 

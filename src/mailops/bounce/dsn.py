@@ -10,12 +10,11 @@ from __future__ import annotations
 import re
 
 try:
-    from . import classify, legacy, mime
+    from . import classify, mime
     from .message import Message
     from .report import Bounce
 except ImportError:  # loose files copied beside hook.py onto the mail host
     import classify  # type: ignore[no-redef]
-    import legacy  # type: ignore[no-redef]
     import mime  # type: ignore[no-redef]
     from message import Message  # type: ignore[no-redef]
     from report import Bounce  # type: ignore[no-redef]
@@ -114,7 +113,7 @@ def parse(dsn_parts: list[Message], human: str, original_id: str | None) -> list
     seen: set[tuple[str, str]] = set()
     # The human-readable part: read for the SMTP stage and when a
     # recipient's own diagnostic names no reason.
-    context = legacy.report_text_only(human) if human.strip() else ""
+    context = mime.report_text_only(human) if human.strip() else ""
     stage = classify.find_stage(context) if context else None
     for part in dsn_parts:
         per_message, groups = _recipient_groups(mime.parse_fields(mime.report_part_text(part)))

@@ -20,7 +20,6 @@ Standard library only.
 
 from __future__ import annotations
 
-import functools
 import re
 
 try:
@@ -42,20 +41,6 @@ ADDR_RE = lazy(
     r"([\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*"
     r"@(?:[\w](?:[\w-]*[\w])?\.)+[^\W\d_][\w-]*[^\W_]|"
     r"[\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*@\[[\d.:a-fA-F]+\])"
-)
-
-# The line that introduces the copy of the original message.  A dashed rule
-# with these words, or one of the fixed sentences MTAs print before it.
-_CUT_RE = lazy(
-    r"^[ \t]*(?:[-=*_|>#]{2,}[^\n]*?\b(?:original|returned|unsent|copy of|header of|message header|"
-    r"message text|headers? follow|forwarded message|attach\w*|source mail|end of message|"
-    r"mensaje original|original-nachricht)"
-    r"|(?:original message (?:follows|as received|details|headers)|a copy of the original message"
-    r"|included is a copy|message headers follow|your message reads"
-    r"|the first \d+ lines of your original"
-    r"|below (?:this|the next) line is a copy|original message follows"
-    r"|the original message headers?))",
-    re.I | re.M,
 )
 
 _FAILURE_WORDS = lazy(
@@ -109,13 +94,6 @@ _PERMANENT_RE = lazy(
 )
 
 
-@functools.lru_cache(maxsize=16)  # the dispatcher, the DSN and the legacy parser all ask
-def report_text_only(text: str) -> str:
-    """The report text up to where the copy of the original message starts."""
-    m = _CUT_RE.search(text)
-    return text[: m.start()] if m else text
-
-
 def _clean(text: str) -> str:
     # Exchange/X.400 "dda:SMTP=user@dom", MailEnable "[SMTP:user@dom]", and
     # stray quoted-printable soft spaces ("=20") that some MTAs leave in.
@@ -149,7 +127,7 @@ def extract(text: str, exclude: set[str], failed_header: list[str],
     ``reporter_domain``: the bounce's sender domain, to qualify bare local
     parts ("screenname") that a few old servers print instead of addresses.
     """
-    text = _clean(report_text_only(text))
+    text = _clean(mime.report_text_only(text))
     lines = text.split("\n")
     strong: dict[str, int] = {}
     weak: dict[str, int] = {}
@@ -298,7 +276,7 @@ def parse(msg: Message, human: str, subject: str, original_id: str | None) -> li
     from_addrs = mime.addresses(msg, "from")
     reporter_domain = min(from_addrs).split("@", 1)[1] if from_addrs else None
     found = extract(human, exclude, failed_header, reporter_domain)
-    report_text = report_text_only(human)
+    report_text = mime.report_text_only(human)
     action = "delayed" if is_delay(subject, report_text) else "failed"
     reporting_mta = reporter_domain
     bounces = []

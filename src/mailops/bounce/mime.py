@@ -7,6 +7,7 @@ raises, because the hook must never crash on what strangers send us.
 
 from __future__ import annotations
 
+import functools
 import re
 
 try:
@@ -260,3 +261,25 @@ def first_msgid(text: str) -> str | None:
     """The first <message-id> in a header value (RFC 5322 §3.6.4)."""
     m = _MSGID_RE.search(text or "")
     return m.group(0) if m else None
+
+
+# The line that introduces the copy of the original message.  A dashed rule
+# with these words, or one of the fixed sentences MTAs print before it.
+_CUT_RE = lazy(
+    r"^[ \t]*(?:[-=*_|>#]{2,}[^\n]*?\b(?:original|returned|unsent|copy of|header of|message header|"
+    r"message text|headers? follow|forwarded message|attach\w*|source mail|end of message|"
+    r"mensaje original|original-nachricht)"
+    r"|(?:original message (?:follows|as received|details|headers)|a copy of the original message"
+    r"|included is a copy|message headers follow|your message reads"
+    r"|the first \d+ lines of your original"
+    r"|below (?:this|the next) line is a copy|original message follows"
+    r"|the original message headers?))",
+    re.I | re.M,
+)
+
+
+@functools.lru_cache(maxsize=16)  # the dispatcher, the DSN and the legacy parser all ask
+def report_text_only(text: str) -> str:
+    """The report text up to where the copy of the original message starts."""
+    m = _CUT_RE.search(text)
+    return text[: m.start()] if m else text

@@ -27,13 +27,12 @@ from __future__ import annotations
 import re
 
 try:
-    from . import dsn, legacy, message, mime
+    from . import dsn, message, mime
     from .lazyre import lazy
     from .message import Message
     from .report import KINDS, Bounce, Report
 except ImportError:  # loose files copied beside hook.py onto the mail host
     import dsn  # type: ignore[no-redef]
-    import legacy  # type: ignore[no-redef]
     import message  # type: ignore[no-redef]
     import mime  # type: ignore[no-redef]
     from lazyre import lazy  # type: ignore[no-redef]
@@ -129,7 +128,7 @@ def _parse(msg: Message, raw: bytes | None, depth: int = 0) -> Report:
         bounces = dsn.parse(dsn_parts, human, original_id)
         if bounces:
             return Report(kind="dsn", bounces=bounces, message_id=original_id, subject=subject)
-        bounces = legacy.parse(msg, human, subject, original_id)
+        bounces = _module("legacy").parse(msg, human, subject, original_id)
         return Report(kind="legacy", bounces=bounces, message_id=original_id, subject=subject)
 
     # A bounce that says it is one (null-sender-style From, bounce Subject,
@@ -139,7 +138,7 @@ def _parse(msg: Message, raw: bytes | None, depth: int = 0) -> Report:
     if not bouncy and _module("autoreply").is_autoreply(msg, subject):
         return _module("autoreply").report(msg, original_id, subject)
     if bouncy:
-        bounces = legacy.parse(msg, human, subject, original_id)
+        bounces = _module("legacy").parse(msg, human, subject, original_id)
         if not bounces and depth < 2:
             # A bounce forwarded as an attachment by a gateway: the real
             # report is the attached message.
