@@ -18,7 +18,8 @@ notaccept          the domain accepts no mail (X.3.2, null MX X.1.10)
 mailboxfull        over quota (X.2.2)
 suspend            mailbox disabled / account suspended (X.2.1, X.7.13)
 expired            gave up after the queue lifetime (X.4.7)
-filtered           the recipient's own filter refused us
+filtered           a filter refused the message (also "user unknown" after DATA
+                   or without an X.1.x status or RCPT stage to back it)
 rejected           our envelope sender was refused
 blocked            our IP/host is on a block list
 norelaying         relay access denied
