@@ -163,11 +163,16 @@ def _sibling_imports(path) -> set[str]:
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.level == 1:
-            names.update(a.name for a in node.names)
+            # "from . import x" names modules; "from .x import y" names module x.
+            names.update([node.module] if node.module else [a.name for a in node.names])
         elif isinstance(node, ast.Import):
             names.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names.add(node.module)
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+              and node.func.id == "_module" and node.args
+              and isinstance(node.args[0], ast.Constant)):
+            names.add(node.args[0].value)  # parse.py imports format modules on first use
     return names
 
 

@@ -1,5 +1,7 @@
 """`mailops bounces …` and `mailops suppression …`: the bounce database on the mail hosts.
 
+(`mailops bounces parse`, offline parsing of bounce files, is in bounces_parse.py.)
+
 Each mail host keeps its own SQLite database (/var/lib/mailops/bounces.sqlite3,
 written by the bounce hook, read by Postfix). These commands reach every host of
 the inventory over SSH (mailops.hosts.ssh: the inventory's own SSH data) and pipe a
@@ -19,8 +21,12 @@ from typing import Any
 
 import typer
 
+from .bounces_parse import parse_command
+
 app = typer.Typer(no_args_is_help=True,
-                  help="Bounces the hosts recorded (DSNs piped into the bounce hook).")
+                  help="Bounces: parse messages offline, or list what the hosts recorded.")
+# Offline parsing lives in its own module; it is a command of this group.
+app.command("parse")(parse_command)
 suppression_app = typer.Typer(
     no_args_is_help=True,
     help="Recipients Postfix refuses at RCPT time on submission (587/465).")

@@ -27,8 +27,9 @@ BOUNCE_SECRET = "/etc/mailops/bounce-secret"  # made on the host, never leaves i
 SUPPRESSION_MAP = f"{POSTFIX_MAPS_DIR}/suppression.cf"  # sqlite_table(5), via proxymap
 # The modules of mailops.bounce the hook imports (directly or through parse/store);
 # tests/unit/test_bounce_wiring.py checks this list against the real imports.
-BOUNCE_HOOK_MODULES = ("hook", "config", "parse", "classify", "legacy", "mime", "store",
-                       "verp")
+BOUNCE_HOOK_MODULES = ("hook", "hookmain", "config", "parse", "report", "message", "mime",
+                       "dsn", "legacy", "arf", "notice", "autoreply", "classify", "rules",
+                       "lazyre", "store", "verp")
 
 
 def bounce_addresses(settings: MailSettings) -> list[str]:
