@@ -8,16 +8,20 @@ it as a milter).
 
 from pyinfra import host
 
+from mailops.dkim.plan import SIGN_WITH_DATA, signing_plan
 from mailops.settings import parse_mail_settings
 from tasks import base, bounce, dovecot, mta_sts, opendkim, postfix, tls
 
 settings = parse_mail_settings(host.data.get("mailops"), source=f"host {host.name}")
+# Which key each domain signs with, read from the keystore once (never written); a
+# rotation names its key with `--data mailops_dkim_sign_with=<domain>=<selector>`.
+dkim_plan = signing_plan(settings, override=host.data.get(SIGN_WITH_DATA))
 
 base.configure(settings)
 tls.configure(settings)
 # MTA-STS before Postfix: main.cf asks its resolver before every delivery (issue 7).
 mta_sts.configure(settings)
 dovecot.configure(settings)
-opendkim.configure(settings)
+opendkim.configure(settings, dkim_plan)
 bounce.configure(settings)  # before Postfix, whose config names its user, hook and DB
 postfix.configure(settings)

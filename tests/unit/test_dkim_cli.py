@@ -93,7 +93,7 @@ def test_rotate_dkim_refuses_clearly_while_the_real_ports_do_not_exist(inv, tmp_
     result = run("rotate-dkim", "-i", inv, "example.com")
     assert result.exit_code == 1
     assert "not available yet" in result.output
-    assert "mailops.hosts.opendkim.deploy_key" in result.output
+    assert "mailops.dkim.steps.deploy_key" in result.output
     assert "Nothing was generated" in result.output
     assert Keystore(tmp_path / "ks").keys("example.com") == []
 
@@ -184,7 +184,7 @@ def test_the_real_publish_port_applies_only_the_dkim_changes_of_the_dns_plan(mon
     })
     monkeypatch.setattr(ports_mod, "_resolve", lambda port: (lambda *a: None))
     ports = ports_mod.default_ports([MailHost("mx1", {}, settings)], settings)
-    monkeypatch.setattr("mailops.dns.records.known_dkim_selectors", lambda s: {})
+    monkeypatch.setattr("mailops.dkim.plan.known_selectors", lambda hosts: {})
     record = ports_mod.DkimRecord("s202611a._domainkey.example.com",
                                   "v=DKIM1; k=ed25519; p=" + "A" * 43 + "=", "s202611a")
     ports.publish("example.com", [record])

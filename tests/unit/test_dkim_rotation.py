@@ -33,14 +33,13 @@ from mailops.dkim.keystore import (
     RETIRING,
     Keystore,
 )
+from mailops.dkim.report import format_results, status_table
 from mailops.dkim.rotation import (
     DomainPolicy,
     Rotation,
-    format_results,
     grace_period,
     policies_from_hosts,
     rotate_dkim,
-    status_table,
 )
 
 DOMAIN = "example.com"
@@ -423,7 +422,7 @@ def test_a_record_not_yet_on_every_name_server_times_out_and_leaves_the_key_pend
     res = Rotation(ks, FakePorts(world), wait_timeout=30).rotate(POLICY)
     assert not res.ok
     assert "timed out after 30s" in res.error and "every authoritative name server" in res.error
-    assert f"mailops rotate-dkim {DOMAIN}" in res.error
+    assert f"mailops dkim rotate {DOMAIN}" in res.error
     assert ks.pending_key(DOMAIN).selector == "s202611b"
     assert ks.signing_key(DOMAIN).selector == k0.selector
     assert "deploy" not in [c[0] for c in world.calls]
