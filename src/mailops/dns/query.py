@@ -206,3 +206,16 @@ class Dns:
             return list(res.resolve(name, rdtype, search=False))
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
             return []
+
+    def addresses(self, name: str) -> list[str]:
+        """The A and AAAA addresses of ``name``, following CNAMEs one zone at a time.
+
+        An authoritative server answers a CNAME into another zone with the CNAME
+        alone (RFC 1034 §4.3.2): the target is asked where it lives.
+        """
+        for _ in range(8):  # RFC 1034 §5.2.2: chains are short; loops must end
+            cname = self.answers(name, "CNAME")
+            if not cname:
+                break
+            name = cname[0].target.to_text().rstrip(".")
+        return [r.address for t in ("A", "AAAA") for r in self.answers(name, t)]
