@@ -200,3 +200,24 @@ def test_retirement_planning_works_from_the_keystore_alone(tmp_path):
                  "-i", tmp_path / "missing.py")
     assert result.exit_code == 0, result.output
     assert "example.net: DRY RUN" in result.output and "no key is due" in result.output
+
+
+def test_dkim_rotate_starts_a_new_domains_signing_with_the_rotations_steps(inv, tmp_path,
+                                                                           monkeypatch):
+    # `mailops dkim rotate` and `mailops rotate-dkim` are one command; on a domain without
+    # a key, its first key takes every step a rotation takes, publish before deploy.
+    dry = run("dkim", "rotate", "-i", inv, "--dry-run", "example.com")
+    assert dry.exit_code == 0, dry.output
+    steps = [line.strip() for line in dry.output.splitlines() if line.strip().startswith("-")]
+    assert [s.split()[2] for s in steps] == ["generate", "publish", "wait", "deploy", "probe:",
+                                              "make"], steps
+    assert Keystore(tmp_path / "ks").keys("example.com") == []
+    status = run("dkim", "status", "-i", inv, "example.com")
+    assert "not DKIM-signed; start signing with `mailops dkim rotate example.com`" in (
+        status.output)
+    fake = Ports()
+    monkeypatch.setattr(ports_mod, "default_ports", lambda hosts, settings, inventory=None: fake)
+    result = run("dkim", "rotate", "-i", inv, "example.com")
+    assert result.exit_code == 0, result.output
+    assert fake.calls == ["publish", "wait_visible", "deploy", "probe"]
+    assert "is active (the domain had no active key before)" in result.output
