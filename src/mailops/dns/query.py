@@ -34,6 +34,8 @@ import dns.query
 import dns.rdatatype
 import dns.resolver
 
+from .providers.base import join_txt
+
 ENV = "MAILOPS_DNS_NAMESERVERS"
 TIMEOUT = 3.0  # seconds per question; a server slower than this is "not answering"
 
@@ -124,7 +126,7 @@ def ask(server: Server, name: str, rdtype: str, timeout: float = TIMEOUT) -> lis
 def txt_text(rdata) -> str:
     """One TXT record as one string: its character-strings concatenated (RFC 7208 §3.3,
     RFC 6376 §3.6.2.2)."""
-    return b"".join(rdata.strings).decode("utf-8", "replace")
+    return join_txt(rdata.strings)
 
 
 def txt_values(rdatas: Iterable) -> list[str]:
@@ -144,8 +146,10 @@ class Dns:
     asked through the system resolver (or the override, when it can answer).
     """
 
-    def __init__(self, zones: Iterable[str] = (), timeout: float = TIMEOUT):
+    def __init__(self, zones: Iterable[str] = (), timeout: float = TIMEOUT,
+                 system: Sequence[Server] | None = None):
         self.timeout = timeout
+        self._system = list(system or [])  # default: /etc/resolv.conf
         self.zones = sorted({z.rstrip(".").lower() for z in zones}, key=len, reverse=True)
         self.override = override_servers()
         self._auth: dict[str, dns.resolver.Resolver] = {}
@@ -153,7 +157,7 @@ class Dns:
 
     @property
     def system(self) -> dns.resolver.Resolver:
-        return resolver(None, self.timeout)
+        return resolver(self._system, self.timeout)
 
     @property
     def general(self) -> dns.resolver.Resolver:
