@@ -1,4 +1,4 @@
-"""TLS from ACME (Pebble, DNS-01), MTA-STS served and enforced, and `mailops check` (issue 7).
+"""TLS from ACME (Pebble, DNS-01), MTA-STS served and enforced, and `mailops check`.
 
 One shared deploy (the session's `deployed`/`lab_dns`); each provoked failure is
 undone before its test ends, with the fix `mailops check` itself names.

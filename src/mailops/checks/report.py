@@ -2,7 +2,7 @@
 
 Each finding says what was found and, for a problem, what was expected, why it
 matters (the record's own reason where there is one), what it breaks and what
-to run (DESIGN.md convention 8). Status ``ok`` (✓), ``fail`` (✗: something is
+to run. Status ``ok`` (✓), ``fail`` (✗: something is
 broken or insecure) or ``warn`` (!: could not be checked, or worth a look).
 """
 

@@ -1,8 +1,8 @@
 """DKIM key rotation: the state machine, as pure orchestration over injected ports.
 
 One rotation of one domain, each step recorded in the keystore history before
-the next step depends on it (DESIGN.md convention 6: publish before signing,
-retire only after the grace period)::
+the next step depends on it (publish before signing, retire only after the
+grace period)::
 
     1. generate   a new key, PENDING                         (keystore)
     2. publish    its TXT record, every current record kept (ports.publish)
@@ -63,6 +63,7 @@ from datetime import datetime, timedelta
 
 from . import keys as keymod
 from .keystore import RETIRING, Key, Keystore, KeystoreError, fmt_time
+from .plan import START_COMMAND
 from .ports import DkimRecord, RotationPorts
 from .report import DomainResult, days
 from .selectors import next_selector
@@ -70,7 +71,7 @@ from .selectors import next_selector
 DEFAULT_MARGIN = timedelta(days=7)
 DEFAULT_QUEUE_LIFETIME = 5 * 86400  # Postfix maximal_queue_lifetime default (5d)
 DEFAULT_WAIT_TIMEOUT = 600.0  # seconds for every authoritative server to serve a new record
-RESUME = "mailops dkim rotate {domain}"
+RESUME = START_COMMAND  # what every failure tells the operator to run again
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,10 @@
 
 :func:`records_for` (one host) and :func:`records_for_hosts` (every host of an
 inventory) turn validated settings plus the DKIM keys to publish (handed in as
-data, ``mailops.dkim.plan.published_keys``: this layer never reads the
-keystore) into a list of
-:class:`Record`, each carrying a one-line reason. The same list feeds the plan,
-the apply, the printed zone fragment and the checks (DESIGN.md convention 4),
-so they can never disagree.
+data, ``mailops.dkim.plan.published_keys``: this layer never reads the keystore)
+into a list of :class:`Record`, each carrying a one-line reason. The same list
+feeds the plan, the apply, the printed zone fragment and `mailops check`, so
+they can never disagree.
 
 Values are kept in one canonical text form, independent of any provider:
 names are lower-case without the trailing dot, MX is ``"<pref> <host>"``, TXT
