@@ -431,10 +431,11 @@ def opendkim_context(settings: MailSettings, selectors: Mapping[str, str],
     not yet published and probed). ``signature_algorithm``: the plan's, which follows
     the keys actually deployed; by default the inventory's.
     """
+    inventory_algorithm = dkim_signature_algorithm(settings)  # refuses mixed families
     return {
         "hostname": settings.hostname.lower(),
         "keys": dkim_keys(selectors, keys_dir),
-        "signature_algorithm": signature_algorithm or dkim_signature_algorithm(settings),
+        "signature_algorithm": signature_algorithm or inventory_algorithm,
         "trusted_hosts": trusted_hosts(settings),
         "tables_dir": tables_dir,
         "socket": f"{spool}/{OPENDKIM_SOCKET}",

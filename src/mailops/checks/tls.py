@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..dns import mta_sts as sts
 from ..dns.query import txt_values
+from ..dns.records import mta_sts_policy
 from .report import DEPLOY, DNS_APPLY, FAIL, OK, WARN, Finding, guard
 
 if TYPE_CHECKING:
@@ -222,8 +223,7 @@ def check_mta_sts(ctx: Context, domain: str, serving: list[MailHost]) -> list[Fi
     d = serving[0].settings.domain(domain)
     if d.mta_sts.mode == "none":
         return []
-    expected = sts.policy_text(d.mta_sts.mode, sorted({h.settings.hostname for h in serving}),
-                               d.mta_sts.max_age)
+    expected = mta_sts_policy([h.settings for h in serving], domain)  # what the deploy serves
     records = [t for t in txt_values(ctx.dns.answers(f"_mta-sts.{domain}", "TXT"))
                if t.lower().startswith("v=stsv1")]
     ids = []
