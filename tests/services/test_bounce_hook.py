@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from mailops import mailhost as mh
 from mailops.bounce import verp
+from mailops.services import bounce as mh
 
 ROOT = Path(__file__).resolve().parents[2]
 BOUNCE_PKG = ROOT / "src" / "mailops" / "bounce"
