@@ -32,6 +32,7 @@ from mailops.dkim.keystore import Keystore
 from mailops.hosts.opendkim import signature_algorithm, signing_keys
 from mailops.settings import MailSettings
 
+from . import milter_watchdog
 from ._common import install_mail_packages, template
 from ._secret import secret_file
 
@@ -100,7 +101,7 @@ def configure(settings: MailSettings) -> None:
     tables = [
         template(f"Render {mh.OPENDKIM_DIR}/{t}", f"opendkim/{t}.j2", f"{mh.OPENDKIM_DIR}/{t}",
                  ctx, user="root", group="opendkim", mode="640")
-        for t in ("KeyTable", "SigningTable", "TrustedHosts")
+        for t in ("KeyTable", "SigningTable", "TrustedHosts", "sender-policy.lua")
     ]
     unbound = template(f"Render {mh.OPENDKIM_UNBOUND_CONF}", "opendkim/unbound.conf.j2",
                        mh.OPENDKIM_UNBOUND_CONF, ctx, user="root", group="opendkim", mode="640")
@@ -118,3 +119,5 @@ def configure(settings: MailSettings) -> None:
                                  and any_changed(*dirs, *tables, *key_ops)()))
     systemd.service(name="OpenDKIM enabled and running", service="opendkim",
                     running=True, enabled=True)
+    # A hung OpenDKIM (socket open, no answers) is restarted by the watchdog timer.
+    milter_watchdog.configure(settings.hostname.lower(), ctx["keys"][0].domain)

@@ -28,7 +28,9 @@ from ._common import install_mail_packages, template
 MAPS = ("virtual_mailbox_domains", "virtual_mailbox_maps", "virtual_alias_maps",
         "sender_login_maps", "local_aliases",
         # issue 6, the bounce pipeline (tasks/bounce.py makes the hook, user and database):
-        "transport", "bounce_recipients", "bounce_senders", "suppression.cf")
+        "transport", "bounce_recipients", "bounce_senders", "suppression.cf",
+        # who may be written to at the host name; the null sender on submission
+        "local_recipients", "submission_sender_access")
 
 
 @deploy("Postfix")

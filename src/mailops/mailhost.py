@@ -440,6 +440,10 @@ def opendkim_context(settings: MailSettings, selectors: Mapping[str, str], *,
         "socket": f"{spool}/{OPENDKIM_SOCKET}",
         "resolvers": list(settings.resolvers),
         "unbound_conf": OPENDKIM_UNBOUND_CONF,
+        # MAILOPS-SECURITY: the FinalPolicyScript that refuses another tenant's From:.
+        "sender_policy": f"{tables_dir}/sender-policy.lua",
+        "sender_logins": sorted(addresses_of_login(settings).items()),
+        # END MAILOPS-SECURITY
         # Unbound answers these special-use TLDs (RFC 6761) itself with NXDOMAIN unless
         # told not to; a hosted domain under one (a lab's .test) must be looked up.
         "special_use_tlds": sorted({d.rsplit(".", 1)[-1] for d in hosted_domains(settings)}
