@@ -38,6 +38,11 @@ def configure(settings: MailSettings) -> None:
         user=mh.VMAIL_USER, uid=mh.VMAIL_UID, group=mh.VMAIL_GROUP, home=mh.VMAIL_HOME,
         shell="/usr/sbin/nologin", system=True, ensure_home=False,
     )
+    # The END-OF-MESSAGE quota policy (Postfix spawn(8)) runs as this user, which alone
+    # may use Dovecot's second quota-status listener (dovecot.conf).
+    server.user(name=f"User {mh.QUOTA_EOD_USER} (the quota policy service)",
+                user=mh.QUOTA_EOD_USER, home="/nonexistent", shell="/usr/sbin/nologin",
+                system=True, create_home=False, ensure_home=False)
     # Only vmail (all Dovecot mail processes run as it) may enter the mail store.
     files.directory(name=f"Mail store {mh.VMAIL_HOME}", path=mh.VMAIL_HOME,
                     user=mh.VMAIL_USER, group=mh.VMAIL_GROUP, mode="700")

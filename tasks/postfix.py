@@ -23,7 +23,7 @@ from mailops import mailhost as mh
 from mailops.settings import MailSettings
 
 from . import tls
-from ._common import install_mail_packages, template
+from ._common import TEMPLATES, install_mail_packages, template
 
 MAPS = ("virtual_mailbox_domains", "virtual_mailbox_maps", "virtual_alias_maps",
         "sender_login_maps", "local_aliases",
@@ -50,6 +50,12 @@ def configure(settings: MailSettings) -> None:
     for table in MAPS:
         ops.append(template(f"Render {mh.POSTFIX_MAPS_DIR}/{table}", f"postfix/{table}.j2",
                             f"{mh.POSTFIX_MAPS_DIR}/{table}", ctx))
+
+    files.directory(name="Create /usr/local/lib/mailops", path="/usr/local/lib/mailops",
+                    user="root", group="root", mode="755")
+    ops.append(files.put(name=f"Quota policy {mh.QUOTA_EOD_POLICY}",
+                         src=str(TEMPLATES / "postfix/quota-eod-policy.py"),
+                         dest=mh.QUOTA_EOD_POLICY, user="root", group="root", mode="644"))
 
     changed = any_changed(*ops, *tls.changes())
     # `postfix check` fails on fatal configuration errors: stop before reloading.

@@ -52,6 +52,13 @@ POSTFIX_SPOOL = "/var/spool/postfix"  # queue_directory; chrooted daemons see it
 LMTP_SOCKET = "private/dovecot-lmtp"
 AUTH_SOCKET = "private/auth"
 QUOTA_STATUS_SOCKET = "private/quota-status"
+# MAILOPS-SECURITY: the END-OF-MESSAGE quota check (templates/postfix/quota-eod-policy.py,
+# run by spawn(8) as QUOTA_EOD_USER) asks Dovecot's quota-status on this socket.
+QUOTA_EOD_USER = "mailops-quota"
+QUOTA_EOD_SERVICE = "mailops-quota-eod"
+QUOTA_EOD_SOCKET = "/run/dovecot/quota-status-eod"
+QUOTA_EOD_POLICY = "/usr/local/lib/mailops/quota-eod-policy.py"
+# END MAILOPS-SECURITY
 OPENDKIM_SOCKET_DIR = "opendkim"
 OPENDKIM_SOCKET = f"{OPENDKIM_SOCKET_DIR}/opendkim.sock"
 
@@ -393,6 +400,9 @@ def postfix_context(settings: MailSettings) -> dict[str, Any]:
         "auth_socket": AUTH_SOCKET,
         "quota_status_socket": QUOTA_STATUS_SOCKET,
         "opendkim_socket": OPENDKIM_SOCKET,
+        # MAILOPS-SECURITY: END-OF-MESSAGE quota policy service (spawn(8))
+        "quota_eod_service": QUOTA_EOD_SERVICE, "quota_eod_user": QUOTA_EOD_USER,
+        "quota_eod_socket": QUOTA_EOD_SOCKET, "quota_eod_policy": QUOTA_EOD_POLICY,
         "mta_sts_resolver": MTA_STS_RESOLVER,  # issue 7: outbound MTA-STS
         **bounce_context(settings),  # issue 6: the bounce pipeline (MAILOPS-BOUNCES)
     }
@@ -417,6 +427,8 @@ def dovecot_context(settings: MailSettings, *, tls_cert: str = TLS_CERT,
         "auth_socket": f"{spool}/{AUTH_SOCKET}",
         "quota_status_socket": f"{spool}/{QUOTA_STATUS_SOCKET}",
         "message_size_limit": settings.message_size_limit,
+        # MAILOPS-SECURITY: the listener the END-OF-MESSAGE quota policy asks
+        "quota_eod_socket": QUOTA_EOD_SOCKET, "quota_eod_user": QUOTA_EOD_USER,
     }
 
 
