@@ -103,8 +103,9 @@ def configure(settings: MailSettings) -> None:
                  ctx, user="root", group="opendkim", mode="640")
         for t in ("KeyTable", "SigningTable", "TrustedHosts", "sender-policy.lua")
     ]
-    unbound = template(f"Render {mh.OPENDKIM_UNBOUND_CONF}", "opendkim/unbound.conf.j2",
-                       mh.OPENDKIM_UNBOUND_CONF, ctx, user="root", group="opendkim", mode="640")
+    # Earlier versions wrote an unbound.conf for ResolverConfiguration (see opendkim.conf).
+    unbound = files.file(name=f"Remove {mh.OPENDKIM_UNBOUND_CONF} (no longer used)",
+                         path=mh.OPENDKIM_UNBOUND_CONF, present=False)
 
     all_ops = [conf, unbound, sock_dir, *dirs, *tables, *key_ops]
     server.shell(name="Check the OpenDKIM configuration (opendkim -n)",

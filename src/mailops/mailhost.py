@@ -56,7 +56,8 @@ QUOTA_STATUS_SOCKET = "private/quota-status"
 # run by spawn(8) as QUOTA_EOD_USER) asks Dovecot's quota-status on this socket.
 QUOTA_EOD_USER = "mailops-quota"
 QUOTA_EOD_SERVICE = "mailops-quota-eod"
-QUOTA_EOD_SOCKET = "/run/dovecot/quota-status-eod"
+QUOTA_EOD_LISTENER = "quota-status-eod"  # relative to Dovecot's base_dir, /run/dovecot
+QUOTA_EOD_SOCKET = f"/run/dovecot/{QUOTA_EOD_LISTENER}"
 QUOTA_EOD_POLICY = "/usr/local/lib/mailops/quota-eod-policy.py"
 # END MAILOPS-SECURITY
 OPENDKIM_SOCKET_DIR = "opendkim"
@@ -68,7 +69,9 @@ DOVECOT_USERS = "/etc/dovecot/users"
 OPENDKIM_CONF = "/etc/opendkim.conf"  # the path Debian's opendkim.service reads
 OPENDKIM_DIR = "/etc/opendkim"
 OPENDKIM_KEYS_DIR = "/etc/opendkim/keys"
-OPENDKIM_UNBOUND_CONF = "/etc/opendkim/unbound.conf"  # used only with settings.resolvers
+# MAILOPS-SECURITY: no longer written (opendkim.conf uses Nameservers); the deploy
+# removes what earlier versions left there.
+OPENDKIM_UNBOUND_CONF = "/etc/opendkim/unbound.conf"
 
 # RFC 5321 §4.5.3.1.8: a server MUST accept at least 100 recipients per transaction;
 # clients handle "452 too many recipients" by sending the rest in a new transaction
@@ -428,7 +431,7 @@ def dovecot_context(settings: MailSettings, *, tls_cert: str = TLS_CERT,
         "quota_status_socket": f"{spool}/{QUOTA_STATUS_SOCKET}",
         "message_size_limit": settings.message_size_limit,
         # MAILOPS-SECURITY: the listener the END-OF-MESSAGE quota policy asks
-        "quota_eod_socket": QUOTA_EOD_SOCKET, "quota_eod_user": QUOTA_EOD_USER,
+        "quota_eod_listener": QUOTA_EOD_LISTENER, "quota_eod_user": QUOTA_EOD_USER,
     }
 
 
@@ -451,15 +454,10 @@ def opendkim_context(settings: MailSettings, selectors: Mapping[str, str], *,
         "tables_dir": tables_dir,
         "socket": f"{spool}/{OPENDKIM_SOCKET}",
         "resolvers": list(settings.resolvers),
-        "unbound_conf": OPENDKIM_UNBOUND_CONF,
         # MAILOPS-SECURITY: the FinalPolicyScript that refuses another tenant's From:.
         "sender_policy": f"{tables_dir}/sender-policy.lua",
         "sender_logins": sorted(addresses_of_login(settings).items()),
         # END MAILOPS-SECURITY
-        # Unbound answers these special-use TLDs (RFC 6761) itself with NXDOMAIN unless
-        # told not to; a hosted domain under one (a lab's .test) must be looked up.
-        "special_use_tlds": sorted({d.rsplit(".", 1)[-1] for d in hosted_domains(settings)}
-                                   & {"test", "invalid", "localhost", "onion", "local"}),
     }
 
 

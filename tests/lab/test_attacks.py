@@ -10,9 +10,9 @@ OpenDKIM watchdog are in test_attacks_load.py.
 from __future__ import annotations
 
 import base64
-import random
 import concurrent.futures
 import imaplib
+import random
 import smtplib
 import socket
 import ssl
