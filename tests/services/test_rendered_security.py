@@ -125,3 +125,51 @@ def test_port_25_mail_without_a_login_is_left_alone(milter):
     answer, text = submit(milter, None, "someone@remote.test",
                           [("From", "carol@tenant2.test")])
     assert answer in ("accept", "continue"), text
+
+
+# --------------------------------------------------------------------------- Postfix, Dovecot
+
+
+def test_postfix_security_parameters_are_in_effect_on_every_smtpd_service(rendered):  # noqa: F811
+    from test_rendered_configs import postconf
+
+    values = {}
+    for line in postconf(rendered, "-n", "-x").splitlines():
+        name, _, value = line.partition("=")
+        values[name.strip()] = value.strip()
+    assert values["smtpd_forbid_bare_newline"] == "yes"
+    assert values["smtpd_forbid_bare_newline_exclusions"] == ""
+    assert values["smtpd_forbid_unauth_pipelining"] == "yes"
+    assert values["smtpd_tls_exclude_ciphers"] == "aNULL, eNULL"
+    assert values["smtpd_client_auth_rate_limit"] == "30"
+    assert values["milter_default_action"] == "tempfail"
+    assert values["local_recipient_maps"].endswith("/local_recipients")
+    sender = values["mua_sender_restrictions"]
+    assert sender.index("submission_sender_access") < sender.index("reject_sender_login_mismatch")
+    assert "private/mailops-quota-eod" in values["smtpd_end_of_data_restrictions"]
+    # No master.cf service overrides any of them.
+    overrides = postconf(rendered, "-P")
+    for name in ("smtpd_forbid_bare_newline", "smtpd_tls_exclude_ciphers",
+                 "smtpd_client_auth_rate_limit", "local_recipient_maps"):
+        assert f"/{name} =" not in overrides
+
+
+def test_the_null_sender_and_system_accounts_are_refused_by_the_tables(rendered):  # noqa: F811
+    from test_rendered_configs import lookup
+
+    assert lookup(rendered, "submission_sender_access", "<>").startswith("553 5.7.1 ")
+    assert lookup(rendered, "submission_sender_access", "alice@example.test") is None
+    for role in ("postmaster", "abuse"):
+        assert lookup(rendered, "local_recipients", role)
+    for account in ("root", "vmail", "nobody", "mailer-daemon"):
+        assert lookup(rendered, "local_recipients", account) is None
+
+
+def test_dovecot_refuses_anonymous_ciphers_and_master_users_and_slows_failures(rendered):  # noqa: F811
+    from test_rendered_configs import doveconf
+
+    ciphers = doveconf(rendered, "-h", "ssl_cipher_list")
+    assert "!aNULL" in ciphers and "!eNULL" in ciphers
+    assert doveconf(rendered, "-h", "auth_failure_delay").strip() == "2 secs"
+    assert doveconf(rendered, "-h", "auth_master_user_separator").strip() == ""
+    assert "process_limit = 400" in doveconf(rendered, "-n")
