@@ -633,5 +633,8 @@ def bounce_context(settings: MailSettings) -> dict[str, Any]:
         "bounce_user": BOUNCE_USER,
         "bounce_pipe_argv": " ".join(bounce_pipe_argv()),
         "bounce_db": BOUNCE_DB,
-        "suppression_query": POSTFIX_QUERY,
+        # MAILOPS-SECURITY: Postfix itself writes "<address>: Recipient address rejected: "
+        # before an access map's text, so the text must not name the address again.
+        "suppression_query": POSTFIX_QUERY.replace(
+            "' <' || address || '>: recipient suppressed", "' recipient suppressed"),
     }

@@ -132,6 +132,11 @@ def test_opendkim_survives_100_port_25_sessions_and_50_submissions(lab, lab_dns)
             for job in jobs:
                 job.result()
     accepted = time.monotonic() - started
+    # 100 sessions at once is Postfix's smtp process limit: master(8) ran it in "stress"
+    # mode (smtpd_hard_error_limit 1, shorter timeouts), and smtpd processes started then
+    # keep that for their lifetime; master keeps the mode until Postfix restarts. Normal
+    # mode again for the tests that come after.
+    on("mx1", "systemctl restart postfix")
 
     while time.monotonic() < stop:
         stored = maildir_tokens(lab.rootfs("mx1") / "var/vmail")
