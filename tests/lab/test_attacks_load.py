@@ -18,17 +18,9 @@ import threading
 import time
 
 import dkim
+import mailclients as mc
 import pytest
 from labtools import client_addresses, on
-from mailclients import (
-    lab_dnsfunc,
-    new_message,
-    received_at_remote,
-    remote_maildir,
-    smtp,
-    submit,
-    tls_context,
-)
 
 from mailops.dkim.keystore import Keystore
 
@@ -98,7 +90,7 @@ def test_opendkim_survives_100_port_25_sessions_and_50_submissions(lab, lab_dns)
 
     def port25(i: int, source: str) -> None:
         rcpt = USERS[i % 3]
-        msg, token = new_message("news@example.test", rcpt)
+        msg, token = mc.new_message("news@example.test", rcpt)
         inbound[token] = rcpt
         # Signed, so mx1's OpenDKIM verifies each one: a key lookup through its resolver
         # for every message (the path that crashed under load with ResolverConfiguration).
@@ -108,19 +100,19 @@ def test_opendkim_survives_100_port_25_sessions_and_50_submissions(lab, lab_dns)
         barrier.wait(timeout=60)
 
         def send():
-            with smtp(25, source=source, timeout=60) as s:
+            with mc.smtp(25, source=source, timeout=60) as s:
                 s.sendmail("news@example.test", [rcpt], raw)
         deferred["25"] += with_retries(send, stop)
 
     def submission(i: int, source: str) -> None:
         user = USERS[i % 3]
-        msg, token = new_message(user, "someone@remote.test")
+        msg, token = mc.new_message(user, "someone@remote.test")
         outbound[token] = user.split("@")[1]
         barrier.wait(timeout=60)
 
         def send():
-            with smtp(587, lab, source=source, timeout=60) as s:
-                s.starttls(context=tls_context(lab))
+            with mc.smtp(587, lab, source=source, timeout=60) as s:
+                s.starttls(context=mc.tls_context(lab))
                 s.login(user, lab.password(user))
                 s.send_message(msg)
         deferred["587"] += with_retries(send, stop)
@@ -141,13 +133,13 @@ def test_opendkim_survives_100_port_25_sessions_and_50_submissions(lab, lab_dns)
 
     while time.monotonic() < stop:
         stored = maildir_tokens(lab.rootfs("mx1") / "var/vmail")
-        at_remote = maildir_tokens(remote_maildir(lab))
+        at_remote = maildir_tokens(mc.remote_maildir(lab))
         if set(inbound) <= set(stored) and set(outbound) <= set(at_remote):
             break
         time.sleep(1)
     lost = [t for t in inbound if t not in stored] + [t for t in outbound if t not in at_remote]
     unsigned = [t for t, domain in outbound.items() if t in at_remote
-                and not (dkim.verify(at_remote[t], dnsfunc=lab_dnsfunc)
+                and not (dkim.verify(at_remote[t], dnsfunc=mc.lab_dnsfunc)
                          and f"d={domain};".encode() in at_remote[t].replace(b" ", b""))]
     # mx1's OpenDKIM looked at every inbound signature (an Authentication-Results each).
     unchecked = [t for t in inbound if t in stored
@@ -165,16 +157,16 @@ def test_opendkim_survives_100_port_25_sessions_and_50_submissions(lab, lab_dns)
 
 def first_refusal(lab) -> tuple[int, str]:
     """One submission by alice, step by step; the first reply that is not a success."""
-    s = smtp(587, lab, timeout=60)
+    s = mc.smtp(587, lab, timeout=60)
     try:
         code, text = s.docmd("EHLO", "client.invalid")
         if code == 250:
             try:
-                s.starttls(context=tls_context(lab))
+                s.starttls(context=mc.tls_context(lab))
             except smtplib.SMTPResponseException as e:
                 return e.smtp_code, e.smtp_error.decode()
             s.login(ALICE, lab.password(ALICE))
-            msg, _ = new_message(ALICE, "someone@remote.test")
+            msg, _ = mc.new_message(ALICE, "someone@remote.test")
             for command in (f"MAIL FROM:<{ALICE}>", "RCPT TO:<someone@remote.test>"):
                 code, text = s.docmd(command)
                 if code != 250:
@@ -208,9 +200,9 @@ def test_a_hung_opendkim_tempfails_mail_and_the_watchdog_restarts_it(lab, lab_dn
     log = on("mx1", "journalctl -u mailops-milter-watchdog --no-pager -n 20").stdout
     assert "OpenDKIM did not sign a probe message" in log
     # The client retries, as mail clients do: now it is signed and delivered, once.
-    msg, token = new_message("alice@example.test", "someone@remote.test")
-    submit(lab, "alice@example.test", msg)
-    got = received_at_remote(lab, token)
-    assert dkim.verify(got.as_bytes(), dnsfunc=lab_dnsfunc)
-    copies = [p for p in remote_maildir(lab).glob("*/*") if token.encode() in p.read_bytes()]
+    msg, token = mc.new_message("alice@example.test", "someone@remote.test")
+    mc.submit(lab, "alice@example.test", msg)
+    got = mc.received_at_remote(lab, token)
+    assert dkim.verify(got.as_bytes(), dnsfunc=mc.lab_dnsfunc)
+    copies = [p for p in mc.remote_maildir(lab).glob("*/*") if token.encode() in p.read_bytes()]
     assert len(copies) == 1
