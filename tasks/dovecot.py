@@ -19,6 +19,7 @@ from pyinfra.operations.util import any_changed
 
 from mailops.inventory import MailSettings
 from mailops.services import dovecot as svc
+from mailops.services import paths as mh
 from mailops.services.render import render
 
 from . import tls
@@ -39,6 +40,11 @@ def configure(settings: MailSettings) -> None:
         user=svc.VMAIL_USER, uid=svc.VMAIL_UID, group=svc.VMAIL_GROUP, home=svc.VMAIL_HOME,
         shell="/usr/sbin/nologin", system=True, ensure_home=False,
     )
+    # The END-OF-MESSAGE quota policy (Postfix spawn(8)) runs as this user, which alone
+    # may use Dovecot's second quota-status listener (dovecot.conf).
+    server.user(name=f"User {mh.QUOTA_EOD_USER} (the quota policy service)",
+                user=mh.QUOTA_EOD_USER, home="/nonexistent", shell="/usr/sbin/nologin",
+                system=True, create_home=False, ensure_home=False)
     # Only vmail (all Dovecot mail processes run as it) may enter the mail store.
     files.directory(name=f"Mail store {svc.VMAIL_HOME}", path=svc.VMAIL_HOME,
                     user=svc.VMAIL_USER, group=svc.VMAIL_GROUP, mode="700")

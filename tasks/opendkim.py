@@ -32,7 +32,9 @@ from pyinfra.operations.util import any_changed
 from mailops.dkim.plan import SigningPlan
 from mailops.inventory import MailSettings
 from mailops.services import opendkim as mh
+from mailops.services.postfix import hosted_domains
 
+from . import milter_watchdog
 from ._common import install_mail_packages, template
 from ._secret import secret_file
 
@@ -97,10 +99,11 @@ def configure(settings: MailSettings, plan: SigningPlan) -> None:
     tables = [
         template(f"Render {mh.OPENDKIM_DIR}/{t}", f"opendkim/{t}.j2", f"{mh.OPENDKIM_DIR}/{t}",
                  ctx, user="root", group="opendkim", mode="640")
-        for t in ("KeyTable", "SigningTable", "TrustedHosts")
+        for t in ("KeyTable", "SigningTable", "TrustedHosts", "sender-policy.lua")
     ]
-    unbound = template(f"Render {mh.OPENDKIM_UNBOUND_CONF}", "opendkim/unbound.conf.j2",
-                       mh.OPENDKIM_UNBOUND_CONF, ctx, user="root", group="opendkim", mode="640")
+    # Earlier versions wrote an unbound.conf for ResolverConfiguration (see opendkim.conf).
+    unbound = files.file(name=f"Remove {mh.OPENDKIM_UNBOUND_CONF} (no longer used)",
+                         path=mh.OPENDKIM_UNBOUND_CONF, present=False)
 
     all_ops = [conf, unbound, sock_dir, *dirs, *tables, *key_ops]
     server.shell(name="Check the OpenDKIM configuration (opendkim -n)",
@@ -115,3 +118,9 @@ def configure(settings: MailSettings, plan: SigningPlan) -> None:
                                  and any_changed(*dirs, *tables, *key_ops)()))
     systemd.service(name="OpenDKIM enabled and running", service="opendkim",
                     running=True, enabled=True)
+    # A hung OpenDKIM (socket open, no answers) is restarted by the watchdog timer.
+    # It probes with a signing domain when there is one, else any hosted domain: what it
+    # asks is whether OpenDKIM answers, not whether it signs.
+    probe_domain = (ctx["keys"][0].domain if ctx["keys"]
+                    else sorted(hosted_domains(settings))[0])
+    milter_watchdog.configure(settings.hostname.lower(), probe_domain)

@@ -21,11 +21,11 @@ from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from mailops.inventory import MailSettings
-from mailops.services.paths import POSTFIX_DIR, POSTFIX_MAPS_DIR
+from mailops.services.paths import POSTFIX_DIR, POSTFIX_MAPS_DIR, QUOTA_EOD_POLICY
 from mailops.services.postfix import MAPS, postfix_context
 
 from . import tls
-from ._common import install_mail_packages, template
+from ._common import TEMPLATES, install_mail_packages, template
 
 
 @deploy("Postfix")
@@ -45,6 +45,12 @@ def configure(settings: MailSettings) -> None:
     for table in MAPS:
         ops.append(template(f"Render {POSTFIX_MAPS_DIR}/{table}", f"postfix/{table}.j2",
                             f"{POSTFIX_MAPS_DIR}/{table}", ctx))
+
+    files.directory(name="Create /usr/local/lib/mailops", path="/usr/local/lib/mailops",
+                    user="root", group="root", mode="755")
+    ops.append(files.put(name=f"Quota policy {QUOTA_EOD_POLICY}",
+                         src=str(TEMPLATES / "postfix/quota-eod-policy.py"),
+                         dest=QUOTA_EOD_POLICY, user="root", group="root", mode="644"))
 
     changed = any_changed(*ops, *tls.changes())
     # `postfix check` fails on fatal configuration errors: stop before reloading.

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +53,22 @@ def _count(cell: str) -> int:
 def on(machine: str, command: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run a shell command as root on a lab machine over SSH."""
     return ssh_run(LabState.load(), machine, command, check=check)
+
+
+@contextlib.contextmanager
+def client_addresses(first: int, count: int) -> Iterator[list[str]]:
+    """Extra addresses of this machine on the lab bridge (10.231.N.<first>...), for tests
+    that must look like several clients (anvil counts per client address) or must not
+    spoil the limits of the address every other test uses. Removed again afterwards."""
+    addrs = [f"{config.SUBNET_PREFIX}.{first + i}" for i in range(count)]
+    for a in addrs:
+        subprocess.run(["ip", "addr", "replace", f"{a}/32", "dev", config.BRIDGE], check=True)
+    try:
+        yield addrs
+    finally:
+        for a in addrs:
+            subprocess.run(["ip", "addr", "del", f"{a}/32", "dev", config.BRIDGE],
+                           check=False, capture_output=True)
 
 
 def machine_snapshot() -> dict:

@@ -6,6 +6,7 @@ import email
 import email.policy
 import imaplib
 import smtplib
+import socket
 import ssl
 import time
 import uuid
@@ -32,12 +33,17 @@ def tls_context(lab: LabState) -> ssl.SSLContext:
 # and verify its certificate for its name, as a client that resolved it would.
 
 
-def smtp(port: int, lab: LabState | None = None, timeout: float = 30) -> smtplib.SMTP:
-    """A client connected to mx1: implicit TLS on 465 (needs `lab`), plain otherwise."""
+def smtp(port: int, lab: LabState | None = None, timeout: float = 30,
+         source: str | None = None) -> smtplib.SMTP:
+    """A client connected to mx1: implicit TLS on 465 (needs `lab`), plain otherwise.
+
+    ``source``: the local address to connect from (see labtools.client_addresses)."""
+    bind = (source, 0) if source else None
     if port == 465:
-        s: smtplib.SMTP = smtplib.SMTP_SSL(context=tls_context(lab), timeout=timeout)
+        s: smtplib.SMTP = smtplib.SMTP_SSL(context=tls_context(lab), timeout=timeout,
+                                           source_address=bind)
     else:
-        s = smtplib.SMTP(timeout=timeout)
+        s = smtplib.SMTP(timeout=timeout, source_address=bind)
     s._host = MX1_NAME  # the name STARTTLS / implicit TLS verify
     s.connect(MX1, port)
     return s
@@ -46,11 +52,14 @@ def smtp(port: int, lab: LabState | None = None, timeout: float = 30) -> smtplib
 class IMAPS(imaplib.IMAP4_SSL):
     """IMAP over implicit TLS to mx1's address, verified for mx1's name."""
 
-    def __init__(self, lab: LabState, timeout: float = 30):
+    def __init__(self, lab: LabState, timeout: float = 30, source: str | None = None):
+        self.source = source
         super().__init__(MX1, 993, ssl_context=tls_context(lab), timeout=timeout)
 
     def _create_socket(self, timeout):
-        sock = imaplib.IMAP4._create_socket(self, timeout)
+        sock = socket.create_connection((MX1, 993), timeout,
+                                        source_address=(self.source, 0) if self.source
+                                        else None)
         return self.ssl_context.wrap_socket(sock, server_hostname=MX1_NAME)
 
 

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import imaplib
-import smtplib
 import socket
 
 import dkim
 import pytest
 from mailclients import (
-    IMAPS,
     MX1,
-    imap143,
     imap_fetch,
     inject_at_remote,
     lab_dnsfunc,
@@ -86,83 +82,15 @@ def test_a_mailbox_over_quota_refuses_further_mail(lab, lab_dns):
     assert code in (452, 552) and (b"5.2.2" in text or b"4.2.2" in text), (code, text)
 
 
-# ----------------------------------------------------------------------------- attacks
-
-
-def test_relaying_through_port_25_without_auth_is_refused(deployed):
-    with smtp(25) as s:
-        s.ehlo("attacker.invalid")
-        s.mail("spammer@remote.test")
-        code, text = s.rcpt("victim@remote.test")
-    assert code == 554 and b"Relay access denied" in text
-
-
-def test_submission_without_auth_is_refused(lab, deployed):
-    with smtp(587) as s:
-        s.starttls(context=tls_context(lab))
-        s.ehlo("client.invalid")
-        s.mail("alice@example.test")
-        code, _ = s.rcpt("someone@remote.test")
-    assert code in (530, 554)
-
-
-def test_auth_before_starttls_is_refused_on_submission(lab, deployed):
-    with smtp(587) as s:
-        s.ehlo("client.invalid")
-        assert not s.has_extn("auth")  # not even offered in the clear
-        code, _ = s.docmd("AUTH", "PLAIN AGFsaWNlQGV4YW1wbGUudGVzdAB4")
-    assert code in (503, 530, 538)
-
-
-def test_auth_before_starttls_is_refused_on_imap_143(lab, deployed):
-    imap = imap143()
-    try:
-        assert "LOGINDISABLED" in imap.capabilities
-        with pytest.raises(imaplib.IMAP4.error):
-            imap.login("alice@example.test", lab.password("alice@example.test"))
-    finally:
-        imap.shutdown()
-    imap = imap143()  # with STARTTLS the same login works
-    imap.starttls(ssl_context=tls_context(lab))
-    assert imap.login("alice@example.test", lab.password("alice@example.test"))[0] == "OK"
-    imap.logout()
-
-
-def test_a_user_cannot_send_as_another_tenants_address(lab, deployed):
-    msg, _ = new_message("x@tenant2.test", "someone@remote.test")
-    with pytest.raises(smtplib.SMTPRecipientsRefused) as e:
-        submit(lab, "alice@example.test", msg, sender="x@tenant2.test")
-    code, text = e.value.recipients["someone@remote.test"]
-    assert code == 553 and b"not owned by user" in text
-
-
-def test_a_forged_from_header_never_gets_another_tenants_signature(lab, lab_dns):
-    # The envelope sender is alice's own address (allowed); only the header lies.
-    msg, token = new_message("ceo@tenant2.test", "someone@remote.test")
-    submit(lab, "alice@example.test", msg, sender="alice@example.test")
-    got = received_at_remote(lab, token)
-    signatures = " ".join(str(v) for v in got.get_all("DKIM-Signature", [])).replace(" ", "")
-    assert "d=tenant2.test" not in signatures
-    assert "d=example.test" in signatures  # signed as what the login really is
+# ----------------------------------------------------------------------------- aliases
+# (Attacks — relaying, unauthenticated submission, another tenant's address, IMAP across
+# tenants — are the attack matrix in test_attacks.py.)
 
 
 def test_a_user_may_send_as_an_alias_that_points_to_them(lab, lab_dns):
     msg, token = new_message("sales@example.test", "someone@remote.test")
     submit(lab, "bob@example.test", msg, sender="sales@example.test")
     assert received_at_remote(lab, token)
-
-
-def test_one_tenant_cannot_log_in_as_or_read_another_tenant(lab, deployed):
-    with IMAPS(lab) as imap:
-        with pytest.raises(imaplib.IMAP4.error):
-            imap.login("carol@tenant2.test", lab.password("alice@example.test"))
-    with IMAPS(lab) as imap:
-        imap.login("alice@example.test", lab.password("alice@example.test"))
-        _, boxes = imap.list()
-        assert all(b"tenant2" not in b and b"carol" not in b for b in boxes)
-        for sneaky in ("../../tenant2.test/carol", "~carol/INBOX", "/var/vmail/tenant2.test/carol"):
-            status, _ = imap.select(f'"{sneaky}"', readonly=True)
-            assert status != "OK", sneaky
 
 
 def test_the_mail_ports_answer_with_the_configured_certificate(lab, deployed):

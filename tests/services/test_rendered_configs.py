@@ -156,7 +156,8 @@ def rendered(lab, tmp_path_factory):
         (safe / domain / f"{selector}.private").chmod(0o600)
     octx = opendkim.opendkim_context(lab, {d: s for d, (s, _, _) in keys.items()},
                                tables_dir=str(od), keys_dir=str(safe))
-    for name in ("opendkim.conf", "KeyTable", "SigningTable", "TrustedHosts"):
+    for name in ("opendkim.conf", "KeyTable", "SigningTable", "TrustedHosts",
+                 "sender-policy.lua"):
         (od / name).write_text(render(f"opendkim/{name}.j2", **octx))
     yield {"postfix": pf, "maps": maps, "dovecot": dc, "opendkim": od, "keys": keys,
            "root": root}
@@ -227,7 +228,9 @@ def test_the_policy_parameters_have_the_values_the_issue_asks_for(rendered, lab)
 def test_every_texthash_table_main_cf_names_exists_and_parses(rendered):
     out = postconf(rendered, "-n")
     tables = re.findall(r"texthash:(\S+?)(?:,|\s|$)", out)
-    assert len(set(tables)) == 8  # 5 + transport, bounce_recipients, bounce_senders
+    # 5 + transport, bounce_recipients, bounce_senders + local_recipients,
+    # submission_sender_access
+    assert len(set(tables)) == 10
     for table in tables:
         assert Path(table).is_file(), table
         p = run("postmap", "-c", str(rendered["postfix"]), "-s", f"texthash:{table}")
@@ -354,9 +357,10 @@ def sign_with_opendkim(rendered, sender: str) -> bytes:
     conf = rendered["root"] / "opendkim-test.conf"
     # Test mode only: log to stderr instead of syslog, and -t has no milter macros, so
     # the envelope sender ({mail_addr}, SenderMacro) falls back to From: — the lab tests
-    # cover the macro through the real milter. Everything else as rendered.
+    # cover the macro through the real milter, test_opendkim_sender_policy the
+    # FinalPolicyScript (which needs the login macro). Everything else as rendered.
     text = (rendered["opendkim"] / "opendkim.conf").read_text()
-    text = re.sub(r"(?m)^SenderMacro\s.*\n", "", text)
+    text = re.sub(r"(?m)^(SenderMacro|FinalPolicyScript)\s.*\n", "", text)
     conf.write_text(re.sub(r"(?m)^Syslog\s.*$", "Syslog\t\t\tno", text))
     p = run("opendkim", "-x", str(conf), "-t", str(msg), check=False)
     assert p.returncode == 0, p.stderr

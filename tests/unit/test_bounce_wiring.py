@@ -150,7 +150,7 @@ def test_the_suppression_map_refuses_a_suppressed_address_with_the_stores_messag
         return row[0] if row else None
 
     answer = postfix_lookup("gone@remote.test")
-    assert answer == ("REJECT 5.7.1 <gone@remote.test>: recipient suppressed after manual "
+    assert answer == ("REJECT 5.7.1 recipient suppressed after manual "
                       "suppression on 2024-05-01 (mailops)")
     assert postfix_lookup("alive@remote.test") is None
     assert postfix_lookup("x' OR '1'='1") is None

@@ -108,9 +108,10 @@ _SCHEMA = (
 # The sqlite_table(5) "query =" line.  Postfix substitutes %s with the lookup
 # key (the recipient address, lowercased, with ' doubled like sqlite3's %q);
 # access(5): "REJECT text" with an RFC 3463 code first makes Postfix reply
-# with that enhanced status code.
+# with that enhanced status code; Postfix itself writes "<address>: Recipient
+# address rejected: " before the text, so the text does not name the address again.
 POSTFIX_QUERY = (
-    "SELECT 'REJECT ' || status || ' <' || address || '>: recipient suppressed after ' || "
+    "SELECT 'REJECT ' || status || ' recipient suppressed after ' || "
     "CASE source WHEN 'hard-bounce' THEN 'hard bounce' WHEN 'soft-bounces' THEN "
     "'repeated soft bounces' ELSE 'manual suppression' END || ' on ' || "
     "substr(created_at, 1, 10) || ' (mailops)' FROM suppression WHERE address = '%s'"

@@ -7,7 +7,15 @@ from typing import Any
 
 from ..inventory import MailSettings
 from . import tls
-from .paths import AUTH_SOCKET, LMTP_SOCKET, POSTFIX_SPOOL, QUOTA_STATUS_SOCKET, MailhostError
+from .paths import (
+    AUTH_SOCKET,
+    LMTP_SOCKET,
+    POSTFIX_SPOOL,
+    QUOTA_EOD_LISTENER,
+    QUOTA_EOD_USER,
+    QUOTA_STATUS_SOCKET,
+    MailhostError,
+)
 
 VMAIL_USER = "vmail"
 VMAIL_GROUP = "vmail"
@@ -102,4 +110,6 @@ def dovecot_context(settings: MailSettings, *, tls_cert: str = tls.TLS_CERT,
         "auth_socket": f"{spool}/{AUTH_SOCKET}",
         "quota_status_socket": f"{spool}/{QUOTA_STATUS_SOCKET}",
         "message_size_limit": settings.message_size_limit,
+        # the listener the END-OF-MESSAGE quota policy asks
+        "quota_eod_listener": QUOTA_EOD_LISTENER, "quota_eod_user": QUOTA_EOD_USER,
     }

@@ -11,13 +11,16 @@ from ..inventory import MailSettings
 
 # The socket's directory and spool are re-exported: the DKIM probe talks to the socket.
 from .paths import OPENDKIM_SOCKET, OPENDKIM_SOCKET_DIR, POSTFIX_SPOOL, MailhostError  # noqa: F401
-from .postfix import hosted_domains
+from .postfix import addresses_of_login
 from .postfix import unique as _unique
 
 OPENDKIM_CONF = "/etc/opendkim.conf"  # the path Debian's opendkim.service reads
 OPENDKIM_DIR = "/etc/opendkim"
 OPENDKIM_KEYS_DIR = "/etc/opendkim/keys"
-OPENDKIM_UNBOUND_CONF = "/etc/opendkim/unbound.conf"  # used only with settings.resolvers
+# No longer written (opendkim.conf uses Nameservers: the unbound.conf that
+# ResolverConfiguration names is re-parsed per message, unsafely under load); the deploy
+# removes what earlier versions left there.
+OPENDKIM_UNBOUND_CONF = "/etc/opendkim/unbound.conf"
 
 
 @dataclass(frozen=True)
@@ -95,9 +98,8 @@ def opendkim_context(settings: MailSettings, selectors: Mapping[str, str],
         "tables_dir": tables_dir,
         "socket": f"{spool}/{OPENDKIM_SOCKET}",
         "resolvers": list(settings.resolvers),
-        "unbound_conf": OPENDKIM_UNBOUND_CONF,
-        # Unbound answers these special-use TLDs (RFC 6761) itself with NXDOMAIN unless
-        # told not to; a hosted domain under one (a lab's .test) must be looked up.
-        "special_use_tlds": sorted({d.rsplit(".", 1)[-1] for d in hosted_domains(settings)}
-                                   & {"test", "invalid", "localhost", "onion", "local"}),
+        # The FinalPolicyScript that refuses a submitted From:/Sender:/Resent-* the login
+        # does not own, before anything is signed.
+        "sender_policy": f"{tables_dir}/sender-policy.lua",
+        "sender_logins": sorted(addresses_of_login(settings).items()),
     }

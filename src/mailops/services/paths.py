@@ -12,6 +12,14 @@ POSTFIX_SPOOL = "/var/spool/postfix"  # queue_directory; chrooted daemons see it
 LMTP_SOCKET = "private/dovecot-lmtp"
 AUTH_SOCKET = "private/auth"
 QUOTA_STATUS_SOCKET = "private/quota-status"
+# The END-OF-MESSAGE quota check (templates/postfix/quota-eod-policy.py, run by
+# spawn(8) as QUOTA_EOD_USER) asks Dovecot's quota-status on its own listener with the
+# real message size, for clients that did not declare SIZE= (RFC 1870).
+QUOTA_EOD_USER = "mailops-quota"
+QUOTA_EOD_SERVICE = "mailops-quota-eod"
+QUOTA_EOD_LISTENER = "quota-status-eod"  # relative to Dovecot's base_dir, /run/dovecot
+QUOTA_EOD_SOCKET = f"/run/dovecot/{QUOTA_EOD_LISTENER}"
+QUOTA_EOD_POLICY = "/usr/local/lib/mailops/quota-eod-policy.py"
 OPENDKIM_SOCKET_DIR = "opendkim"
 OPENDKIM_SOCKET = f"{OPENDKIM_SOCKET_DIR}/opendkim.sock"
 

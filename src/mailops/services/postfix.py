@@ -28,6 +28,10 @@ from .paths import (
     LMTP_SOCKET,
     OPENDKIM_SOCKET,
     POSTFIX_MAPS_DIR,
+    QUOTA_EOD_POLICY,
+    QUOTA_EOD_SERVICE,
+    QUOTA_EOD_SOCKET,
+    QUOTA_EOD_USER,
     QUOTA_STATUS_SOCKET,
 )
 
@@ -36,7 +40,9 @@ from .paths import (
 MAPS = ("virtual_mailbox_domains", "virtual_mailbox_maps", "virtual_alias_maps",
         "sender_login_maps", "local_aliases",
         # the bounce pipeline (services/bounce.py):
-        "transport", "bounce_recipients", "bounce_senders", "suppression.cf")
+        "transport", "bounce_recipients", "bounce_senders", "suppression.cf",
+        # who may be written to at the host name; the null sender on submission
+        "local_recipients", "submission_sender_access")
 
 # RFC 5321 §4.5.3.1.8: a server MUST accept at least 100 recipients per transaction;
 # clients handle "452 too many recipients" by sending the rest in a new transaction
@@ -190,6 +196,9 @@ def postfix_context(settings: MailSettings) -> dict[str, Any]:
         "lmtp_socket": LMTP_SOCKET,
         "auth_socket": AUTH_SOCKET,
         "quota_status_socket": QUOTA_STATUS_SOCKET,
+        # the END-OF-MESSAGE quota policy service (spawn(8))
+        "quota_eod_service": QUOTA_EOD_SERVICE, "quota_eod_user": QUOTA_EOD_USER,
+        "quota_eod_socket": QUOTA_EOD_SOCKET, "quota_eod_policy": QUOTA_EOD_POLICY,
         "opendkim_socket": OPENDKIM_SOCKET,
         "mta_sts_resolver": mta_sts.MTA_STS_RESOLVER,  # outbound MTA-STS (RFC 8461 §5)
         **bounce.bounce_context(settings, mailboxes(settings)),
