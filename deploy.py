@@ -9,17 +9,21 @@ as a milter).
 
 from pyinfra import host, inventory
 
+from mailops.dkim.plan import SIGN_WITH_DATA, signing_plan
 from mailops.inventory import for_deploy
 from tasks import base, bounce, dovecot, mta_sts, opendkim, postfix, tls
 
 mail = for_deploy(inventory)
 settings = mail.host(host.name).settings
+# Which key each domain signs with, read from the keystore once (never written); a
+# rotation names its key with `--data mailops_dkim_sign_with=<domain>=<selector>`.
+dkim_plan = signing_plan(settings, override=host.data.get(SIGN_WITH_DATA))
 
 base.configure(settings)
 tls.configure(settings)
 # MTA-STS before Postfix: main.cf asks its resolver before every delivery.
 mta_sts.configure(settings, mail.settings)
 dovecot.configure(settings)
-opendkim.configure(settings)
+opendkim.configure(settings, dkim_plan)
 bounce.configure(settings)  # before Postfix, whose config names its user, hook and DB
 postfix.configure(settings)

@@ -7,6 +7,7 @@ import pytest
 from mailops.inventory import SettingsError, parse_mail_settings
 from mailops.services import dovecot, opendkim, postfix
 from mailops.services.paths import MailhostError
+from mailops.services.render import render
 
 # Real hashes in the formats the settings accept (argon2-cffi, doveadm pw).
 ARGON = ("{ARGON2ID}$argon2id$v=19$m=65536,t=3,p=1$UXeb0LuN8rOr1HbMj01s4g$"
@@ -172,9 +173,13 @@ def test_opendkim_context_has_one_key_per_domain_with_its_host_path():
     assert ctx["socket"] == "/var/spool/postfix/opendkim/opendkim.sock"
 
 
-def test_a_hosted_domain_without_a_dkim_key_is_an_error():
-    with pytest.raises(MailhostError, match="no DKIM key for tenant2.test"):
-        opendkim.opendkim_context(lab(), {"example.test": "s202611a"})
+def test_a_hosted_domain_without_a_signing_key_gets_no_keytable_or_signingtable_entry():
+    # Its first key is not yet published and probed: the host must not sign for it.
+    ctx = opendkim.opendkim_context(lab(), {"example.test": "s202611a"}, "rsa-sha256")
+    assert [k.domain for k in ctx["keys"]] == ["example.test"]
+    tables = (render("opendkim/KeyTable.j2", **ctx)
+              + render("opendkim/SigningTable.j2", **ctx))
+    assert "example.test" in tables and "tenant2.test" not in tables
 
 
 def test_mixing_rsa_and_ed25519_domains_on_one_host_is_refused():

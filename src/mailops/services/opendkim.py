@@ -75,21 +75,22 @@ def trusted_hosts(settings: MailSettings) -> list[str]:
     return _unique(out)
 
 
-def opendkim_context(settings: MailSettings, selectors: Mapping[str, str], *,
+def opendkim_context(settings: MailSettings, selectors: Mapping[str, str],
+                     signature_algorithm: str | None = None, *,
                      tables_dir: str = OPENDKIM_DIR, keys_dir: str = OPENDKIM_KEYS_DIR,
                      spool: str = POSTFIX_SPOOL) -> dict[str, Any]:
-    """Template variables for templates/opendkim/*.j2; ``selectors``: domain -> selector."""
-    missing = set(hosted_domains(settings)) - {d.lower() for d in selectors}
-    if missing:
-        raise MailhostError(
-            f"found no DKIM key for {', '.join(sorted(missing))}; expected one active key per "
-            "hosted domain — every hosted domain's mail is signed. Run `mailops rotate-dkim` "
-            "or let the deploy create the key in the keystore."
-        )
+    """Template variables for templates/opendkim/*.j2.
+
+    ``selectors``: domain -> the selector it signs with, from the signing plan
+    (mailops.dkim.plan); a hosted domain not in it is not signed (its first key is
+    not yet published and probed). ``signature_algorithm``: the plan's, which follows
+    the keys actually deployed; by default the inventory's.
+    """
+    inventory_algorithm = dkim_signature_algorithm(settings)  # refuses mixed families
     return {
         "hostname": settings.hostname.lower(),
         "keys": dkim_keys(selectors, keys_dir),
-        "signature_algorithm": dkim_signature_algorithm(settings),
+        "signature_algorithm": signature_algorithm or inventory_algorithm,
         "trusted_hosts": trusted_hosts(settings),
         "tables_dir": tables_dir,
         "socket": f"{spool}/{OPENDKIM_SOCKET}",
