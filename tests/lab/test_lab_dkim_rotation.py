@@ -24,12 +24,12 @@ from labtools import REPO, deploy, on
 from mailclients import lab_dnsfunc, new_message, received_at_remote, submit
 
 from mailops.dkim import keys as keymod
-from mailops.dkim import milter as milter_probe
 from mailops.dkim import probe as dkim_probe
 from mailops.dkim.keystore import PENDING, RETIRED, RETIRING, Keystore, fmt_time
-from mailops.hosts import ssh
+from mailops.hosts import connect
 from mailops.inventory import load_inventory
 from mailops.lab import config
+from mailops.onhost import milter as milter_probe
 
 pytestmark = pytest.mark.lab
 
@@ -288,7 +288,12 @@ def scratch_sign(hosts, keys: dict[str, keymod.NewKey], algorithm: str):
     cfg = {"algorithm": algorithm,
            "keys": {s: k.private.to_bytes().decode() for s, k in keys.items()}}
     script = f"{code}\nCFG = {json.dumps(json.dumps(cfg))}\n{_SCRATCH}"
-    out = ssh.run(hosts[0], ["python3", "-"], input=script.encode()).stdout.decode()
+    path = "/root/mailops-scratch-sign.py"  # the test's own program, removed after
+    connect.put(hosts[0], script.encode(), path)
+    try:
+        out = connect.run(hosts[0], ["python3", path], timeout=120).stdout
+    finally:
+        connect.run(hosts[0], ["rm", "-f", path])
     data = json.loads(out.strip().splitlines()[-1])
     if "refused" in data:
         return data["refused"], []

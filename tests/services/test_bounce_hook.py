@@ -22,17 +22,9 @@ SECRET = "hook-test-secret-0123456789abcdef"
 def host(tmp_path):
     """The host package installed as the deploy installs it (its tarball, its install
     script), under a temporary folder instead of /usr/local/lib/mailops."""
-    install_host_package(tmp_path / "lib")
+    onhost.install_local(tmp_path / "lib")
     (tmp_path / "secret").write_text(SECRET + "\n")
     return tmp_path
-
-
-def install_host_package(lib: Path) -> Path:
-    lib.mkdir(parents=True, exist_ok=True)
-    (lib / "pkg.tar").write_bytes(onhost.package_tarball())
-    subprocess.run(["sh", "-c", onhost.install_script(str(lib / "pkg.tar"), lib=str(lib))],
-                   check=True)
-    return lib / onhost.PACKAGE
 
 
 def run_hook(host, message: bytes, sender="MAILER-DAEMON", recipient="bounces@example.org",

@@ -64,31 +64,13 @@ def run_on_host(host, op: str, **params: Any) -> Any:
     The host package's ``bounces`` command (mailops_host.query), as the hook's user:
     it owns the database and reads the VERP secret, which never leaves the host.
     """
-    from ..hosts import connect
+    from ..hosts import package
     from ..services import bounce as mh
-    from ..services.onhost import module_argv
 
     params = {"op": op, "db": mh.BOUNCE_DB, "secret": mh.BOUNCE_SECRET, **params}
-    argv = ["runuser", "-u", mh.BOUNCE_USER, "--", *module_argv("bounces", json.dumps(params))]
-    try:
-        proc = connect.run(host, argv, timeout=60, check=False)
-    except connect.HostError as e:
-        raise RemoteError(str(e)) from None
-    lines = proc.stdout.strip().splitlines()
-    try:
-        out = json.loads(lines[-1]) if lines else None
-    except ValueError:
-        out = None
-    if not isinstance(out, dict):
-        err = proc.stderr.strip()[-800:]
-        hint = ""
-        if any(s in err for s in ("runuser", "does not exist", "No such file",
-                                  "No module named")):
-            hint = " — is the bounce pipeline deployed? Run the deploy first."
-        raise RemoteError(f"host {host.name}: the bounce store answered nothing usable "
-                          f"({err or 'no message'}){hint}")
+    out = package.call(host, "bounces", json.dumps(params), user=mh.BOUNCE_USER)
     if "error" in out:
-        raise RemoteError(f"host {host.name}: {out['error']}")
+        raise RemoteError(out["error"])
     return out["result"]
 
 

@@ -6,7 +6,9 @@ Commands (each prints one JSON object on stdout: ``{"result": …}`` or
 - ``version`` — the installed package's VERSION;
 - ``bounces PARAMS`` — the bounce database (see query.py; PARAMS is JSON);
 - ``init-db PATH`` — create the bounce database (schema, WAL mode) if missing;
-- ``new-secret PATH`` — write a fresh VERP secret to PATH (mode 0600, never shown).
+- ``new-secret PATH`` — write a fresh VERP secret to PATH (mode 0600, never shown);
+- ``remove-key KEYFILE KEYTABLE`` — remove a retired DKIM key (dkimkeys.py);
+- ``milter-probe SOCKET DOMAIN [HOSTNAME]`` — have OpenDKIM sign a probe (milter.py).
 """
 
 import json
@@ -29,6 +31,12 @@ def _run(argv):
     if command == "new-secret" and len(args) == 1:
         from .provision import new_secret
         return {"result": new_secret(args[0])}
+    if command == "remove-key" and len(args) == 2:
+        from .dkimkeys import remove_key
+        return remove_key(*args)
+    if command == "milter-probe":
+        from .milter import command as probe
+        return probe(args)
     return {"error": f"unknown command or wrong arguments: {' '.join(argv)}"}
 
 

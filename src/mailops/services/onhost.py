@@ -95,3 +95,16 @@ def module_argv(*args: str, python: str = "/usr/bin/python3") -> list[str]:
     nothing installed on the host can shadow it. PYTHONPATH is honoured under -S.
     """
     return ["env", f"PYTHONPATH={HOST_LIB}", python, "-S", "-m", PACKAGE, *args]
+
+
+def install_local(lib: str | Path) -> Path:
+    """Install the package under ``lib`` on THIS machine, by the deploy's own tarball and
+    script (tests and benchmarks run the host code as a host would); its folder."""
+    import subprocess
+
+    lib = Path(lib)
+    lib.mkdir(parents=True, exist_ok=True)
+    tarball = lib / f".{PACKAGE}.tar"
+    tarball.write_bytes(package_tarball())
+    subprocess.run(["sh", "-c", install_script(str(tarball), lib=str(lib))], check=True)
+    return lib / PACKAGE
