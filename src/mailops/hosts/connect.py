@@ -18,7 +18,8 @@ from __future__ import annotations
 import atexit
 import io
 import shlex
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -70,7 +71,8 @@ def _connect(host: InventoryHost) -> Any:
 
     data = {k: v for k, v in host.data.items() if k != "mailops"}
     try:
-        inventory = Inventory(([(host.name, data)], {}))
+        with _greenlet_threads():
+            inventory = Inventory(([(host.name, data)], {}))
         state = State(inventory, Config())
     except PyinfraError as e:  # e.g. no running Vagrant machine, an unknown connector
         raise HostError(f"host {host.name}: pyinfra could not make it a host: {e}") from None
@@ -90,6 +92,36 @@ def _connect(host: InventoryHost) -> Any:
                         "data in the inventory (ssh_hostname, ssh_user, ssh_key, "
                         "ssh_known_hosts_file) and that the host is up") from None
     return pyhost
+
+
+@contextmanager
+def _greenlet_threads() -> Iterator[None]:
+    """Let pyinfra's @vagrant connector run its lookups in greenlets, not threads.
+
+    It runs ``vagrant ssh-config`` in a threading.Thread per machine through gevent's
+    subprocess, which can only watch a child from gevent's main loop. pyinfra's own
+    command line patches threading with gevent for the whole process; mailops does not
+    (it would change every library's sockets), so only this lookup gets greenlets.
+    """
+    import gevent
+    from pyinfra.connectors import vagrant
+
+    class GreenletThread:
+        def __init__(self, target, args=()):
+            self._greenlet = gevent.Greenlet(target, *args)
+
+        def start(self) -> None:
+            self._greenlet.start()
+
+        def join(self) -> None:
+            self._greenlet.join()
+
+    original = vagrant.Thread
+    vagrant.Thread = GreenletThread
+    try:
+        yield
+    finally:
+        vagrant.Thread = original
 
 
 def _arguments(pyhost: Any, overrides: dict[str, Any]) -> dict[str, Any]:
