@@ -28,7 +28,6 @@ from mailops.dkim import probe as dkim_probe
 from mailops.dkim.keystore import PENDING, RETIRED, RETIRING, Keystore, fmt_time
 from mailops.hosts import connect
 from mailops.inventory import load_inventory
-from mailops.lab import config
 from mailops.onhost import milter as milter_probe
 
 pytestmark = pytest.mark.lab
@@ -44,8 +43,8 @@ INVENTORY = "inventories/lab.py"
 
 @pytest.fixture(scope="module")
 def rotation_env(lab_env) -> dict:
-    """lab_env plus where the lab zones' authoritative server is (no NS delegation here)."""
-    return {**lab_env, "MAILOPS_DNS_NAMESERVERS": f"{config.GATEWAY}:53"}
+    """lab_env as it is: the inventory names the lab zones' server (no NS delegation)."""
+    return dict(lab_env)
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +116,7 @@ def test_rotate_dkim_switches_signing_to_a_new_key_while_the_old_record_stays_pu
     assert {old.selector, new.selector} <= key_files_on_mx1()
     # Only the rotated domain changed.
     assert sent_mail_selector(lab, "carol@tenant2.test") == tenant2
-    monkeypatch.setenv("MAILOPS_DNS_NAMESERVERS", rotation_env["MAILOPS_DNS_NAMESERVERS"])
-    assert dkim_probe.probe_signing(hosts, DOMAIN, new) is True
+    assert dkim_probe.probe_signing(hosts, DOMAIN, new) is True  # DNS: the inventory's
     # What the rotation left on the host is exactly what the deploy renders.
     again = deploy(INVENTORY)
     assert again.returncode == 0 and again.changed == 0, again.output[-4000:]
@@ -210,7 +208,6 @@ def test_a_name_server_that_lags_behind_keeps_the_old_key_signing_until_a_rerun(
 
 def test_the_probe_fails_loudly_when_the_host_signs_a_domain_with_another_key(
         lab, lab_dns, keystore, hosts, rotation_env, monkeypatch):
-    monkeypatch.setenv("MAILOPS_DNS_NAMESERVERS", rotation_env["MAILOPS_DNS_NAMESERVERS"])
     expected = keystore.signing_key(DOMAIN)
     other = keystore.signing_key("tenant2.test")
     assert dkim_probe.probe_signing(hosts, DOMAIN, expected)
