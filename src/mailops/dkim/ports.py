@@ -40,7 +40,8 @@ idempotent):
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -49,6 +50,10 @@ if TYPE_CHECKING:
     from ..inventory import InventoryHost as MailHost
     from ..inventory import MailSettings
     from .keystore import Key
+
+
+# title -> a context manager yielding a mailops.dns.wait progress callback (or None).
+Waiting = Callable[[str], AbstractContextManager]
 
 
 @dataclass(frozen=True)
@@ -123,8 +128,9 @@ def _is_dkim_name(name: str, domain: str) -> bool:
 
 class _RealPorts:
     def __init__(self, hosts: list[MailHost], settings: MailSettings, funcs: dict,
-                 inventory: str | Path | None = None):
+                 inventory: str | Path | None = None, waiting: Waiting | None = None):
         self._hosts = hosts
+        self._waiting = waiting
         self._settings = settings
         self._f = funcs
         # The host ports run the real deploy (`pyinfra <inventory> deploy.py`): they need
@@ -193,8 +199,10 @@ class _RealPorts:
             raise RuntimeError(f"{name}: the DNS layer has no DKIM record for it")
         # Finding the servers may fail for other reasons than time: that raises.
         servers = nameservers_for(wanted[0].zone)
+        title = f"TXT {name} on every authoritative name server (up to {timeout:g}s)"
         try:
-            wait_for(wanted, timeout=timeout, nameservers=servers)
+            with (self._waiting(title) if self._waiting else nullcontext()) as report:
+                wait_for(wanted, timeout=timeout, nameservers=servers, progress=report)
         except WaitError:
             return False
         return True
@@ -211,11 +219,13 @@ class _RealPorts:
 
 
 def default_ports(hosts: list[MailHost], settings: MailSettings,
-                  inventory: str | Path | None = None) -> RotationPorts:
+                  inventory: str | Path | None = None, waiting: Waiting | None = None
+                  ) -> RotationPorts:
     """The real ports, or PortsUnavailable naming every missing piece.
 
     ``inventory`` is the inventory file ``hosts`` were read from: deploying a key
-    runs the real deploy against it.
+    runs the real deploy against it. ``waiting(title)``, if given, is a context
+    manager yielding a progress callback for the DNS wait (the CLI's display).
 
     Checked up front, before the rotation generates or records anything, so a
     missing module can never leave a half-started rotation behind.
@@ -234,4 +244,4 @@ def default_ports(hosts: list[MailHost], settings: MailSettings,
             "or deployed. `mailops dkim status`, `mailops dkim rotate --dry-run` and "
             "`mailops dkim retire --dry-run` work with the keystore alone."
         )
-    return _RealPorts(hosts, settings, funcs, inventory)
+    return _RealPorts(hosts, settings, funcs, inventory, waiting)
