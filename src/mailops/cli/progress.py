@@ -22,7 +22,7 @@ class Progress:
 
     def __init__(self, prefix: str, console: Console | None = None):
         self.prefix = prefix
-        self.console = console or Console(stderr=True, highlight=False)
+        self.console = console or Console(stderr=True, highlight=False, soft_wrap=True)
         self.tty = self.console.is_terminal
         self._status: Status | None = None
         self._step = ""
