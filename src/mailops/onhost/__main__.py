@@ -1,7 +1,7 @@
 """``python3 -S -m mailops_host <command> …``: what ``mailops`` runs on a host.
 
-Commands (each prints one JSON object on stdout: ``{"result": …}`` or
-``{"error": "…"}``, and exits 0 — the caller reads the object, not the status):
+Commands (each prints one JSON object on stdout: ``{"result": …}``, exit 0, or
+``{"error": "…"}``, exit 1 — so a deploy step that runs one fails when it fails):
 
 - ``version`` — the installed package's VERSION;
 - ``bounces PARAMS`` — the bounce database (see query.py; PARAMS is JSON);
@@ -46,7 +46,7 @@ def main(argv=None):
     except Exception as exc:  # noqa: BLE001 - reported to the caller as data
         out = {"error": f"{type(exc).__name__}: {exc}"}
     sys.stdout.write(json.dumps(out) + "\n")
-    return 0
+    return 1 if "error" in out else 0
 
 
 if __name__ == "__main__":
