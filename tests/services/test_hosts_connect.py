@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -126,3 +127,16 @@ def test_a_vagrant_host_is_found_through_vagrant_status_and_ssh_config(tmp_path,
     assert calls == ["status --machine-readable", "ssh-config mx1"]
     # pyinfra's SSH client came to the address and port Vagrant gave.
     assert heard and heard[0].startswith(b"SSH-2.0-")
+
+
+def test_the_host_datas_sudo_applies_to_every_command_as_to_a_deploy():
+    host = InventoryHost("@local", {"_sudo": True, "_sudo_user": "nobody"},
+                         parse_mail_settings(MAILOPS))
+    try:
+        result = connect.run(host, ["id", "-un"], check=False)
+    finally:
+        connect.close()
+    if shutil.which("sudo"):
+        assert result.stdout.strip() == "nobody"
+    else:  # pyinfra wrapped it in sudo, which this machine lacks
+        assert not result.ok and "sudo" in result.stderr
