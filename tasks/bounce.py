@@ -111,14 +111,30 @@ def configure(settings: MailSettings) -> list[OperationMeta]:
     return code
 
 
+# Where the hook's modules lay as loose files before the host package existed.
+LEGACY_LIB = f"{onhost.HOST_LIB}/bounce"
+_UNUSED = "legacy-unused"
+
+
 def _install_host_package() -> list[OperationMeta]:
-    """Install mailops_host when the host has another VERSION (or none); else nothing."""
+    """Install mailops_host when the host has another VERSION (or none); else nothing.
+
+    One fact answers both questions: the installed VERSION, and whether the old loose
+    hook folder is left over and no longer named by master.cf (Postfix reloads after
+    this task, so it goes one deploy after the switch, never under a running pipe).
+    """
     version = onhost.package_version()
-    installed = host.get_fact(
-        Command, command=f"cat {onhost.PACKAGE_DIR}/VERSION 2>/dev/null || true")
+    answer = host.get_fact(Command, command=(
+        f"cat {onhost.PACKAGE_DIR}/VERSION 2>/dev/null; [ -d {LEGACY_LIB} ] && "
+        f"! grep -qs {LEGACY_LIB}/ /etc/postfix/master.cf && echo {_UNUSED}; true"))
+    lines = (answer or "").split()
+    installed = next((x for x in lines if x != _UNUSED), "")
     files.directory(name=f"Create {onhost.HOST_LIB}", path=onhost.HOST_LIB,
                     user="root", group="root", mode="755")
-    if (installed or "").strip() == version:
+    if _UNUSED in lines:
+        files.directory(name=f"Remove {LEGACY_LIB} (the hook's old loose files, unused)",
+                        path=LEGACY_LIB, present=False)
+    if installed == version:
         return []
     tarball = f"{onhost.HOST_LIB}/.{onhost.PACKAGE}-{version}.tar"
     upload = files.put(name=f"Upload the host package {onhost.PACKAGE} {version}",

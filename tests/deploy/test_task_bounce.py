@@ -35,7 +35,9 @@ def test_a_fresh_host_gets_the_user_the_database_and_a_secret_made_on_the_host(r
         onhost.install_script(tarball)]
 
 
-VERSION_FACT = "cat /usr/local/lib/mailops/mailops_host/VERSION 2>/dev/null || true"
+VERSION_FACT = ("cat /usr/local/lib/mailops/mailops_host/VERSION 2>/dev/null; "
+                "[ -d /usr/local/lib/mailops/bounce ] && ! grep -qs /usr/local/lib/mailops/bounce/ "
+                "/etc/postfix/master.cf && echo legacy-unused; true")
 
 
 def test_the_host_package_is_left_alone_when_the_host_has_its_version(run_task):
@@ -65,3 +67,16 @@ def test_an_existing_secret_and_database_are_never_made_again(run_task):
     # Only owner and mode are enforced on the secret; its content is never read.
     assert run.op("bounce-secret: root:mailops-bounce 0640").commands == [
         "chown root:mailops-bounce /etc/mailops/bounce-secret"]
+
+
+def test_the_old_loose_hook_folder_goes_once_postfix_no_longer_names_it(run_task):
+    version = onhost.package_version()
+    kept = run_task(bounce.configure, SETTINGS, facts={"Command": {VERSION_FACT: version}})
+    assert not [n for n in kept.names() if "Remove /usr/local/lib/mailops/bounce" in n]
+    gone = run_task(bounce.configure, SETTINGS,
+                    facts={"Command": {VERSION_FACT: f"{version}\nlegacy-unused"},
+                           "Directory": {"/usr/local/lib/mailops/bounce": {
+                               "user": "root", "group": "root", "mode": 755}}})
+    assert gone.op("Remove /usr/local/lib/mailops/bounce").commands == [
+        "rm -rf /usr/local/lib/mailops/bounce"]
+    assert not [n for n in gone.names() if "Install mailops_host" in n]
