@@ -34,10 +34,7 @@ from __future__ import annotations
 
 import sys
 
-if __package__:
-    from .hookmain import EX_OK, EX_TEMPFAIL, MAX_MESSAGE_BYTES, main, quarantine
-else:  # run as a file: the sibling modules are on sys.path[0]
-    from hookmain import EX_OK, EX_TEMPFAIL, MAX_MESSAGE_BYTES, main, quarantine  # type: ignore
+from .hookmain import EX_OK, EX_TEMPFAIL, MAX_MESSAGE_BYTES, main, quarantine
 
 __all__ = ["EX_OK", "EX_TEMPFAIL", "MAX_MESSAGE_BYTES", "main", "quarantine"]
 

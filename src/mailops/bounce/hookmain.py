@@ -17,13 +17,8 @@ MAX_MESSAGE_BYTES = 50 * 1024 * 1024
 
 
 def _modules():
-    if __package__:
-        from . import config, parse, store, verp
-    else:  # run as a file: the sibling modules are on sys.path[0]
-        import config  # type: ignore[no-redef]
-        import parse  # type: ignore[no-redef]
-        import store  # type: ignore[no-redef]
-        import verp  # type: ignore[no-redef]
+    from . import config, parse, store, verp
+
     return config, parse, store, verp
 
 
