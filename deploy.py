@@ -11,7 +11,7 @@ from pyinfra import host, inventory
 
 from mailops.dkim.plan import SIGN_WITH_DATA, signing_plan
 from mailops.inventory import for_deploy
-from tasks import base, bounce, dovecot, mta_sts, opendkim, postfix, tls
+from tasks import base, bounce, dovecot, milter_watchdog, mta_sts, opendkim, postfix, tls
 
 mail = for_deploy(inventory)
 settings = mail.host(host.name).settings
@@ -26,4 +26,7 @@ mta_sts.configure(settings, mail.settings)
 dovecot.configure(settings)
 opendkim.configure(settings, dkim_plan)
 bounce.configure(settings)  # before Postfix, whose config names its user, hook and DB
+# A hung OpenDKIM (socket open, no answers) is restarted by a timer; its probe is the
+# host package's milter client, which bounce.configure installs.
+milter_watchdog.configure(settings, dkim_plan)
 postfix.configure(settings)

@@ -79,9 +79,12 @@ def bench_parse(messages, rounds):
 
 
 def bench_hook(sample: bytes, runs: int):
-    hook = ROOT / "src" / "mailops" / "bounce" / "hook.py"
+    from mailops.services import onhost
+
     env = {"PATH": os.environ.get("PATH", "")}
     with tempfile.TemporaryDirectory() as tmp:
+        # The host package as the deploy installs it (byte-compiled), in a scratch folder.
+        hook = onhost.install_local(f"{tmp}/lib") / "hook.py"
         cmd = [SYSTEM_PYTHON, "-S", "-E", str(hook), "--db", f"{tmp}/b.sqlite3",
                "--quarantine", f"{tmp}/q", "--secret-file", f"{tmp}/none",
                "MAILER-DAEMON", "bounces@example.org"]
@@ -156,7 +159,7 @@ def main():
 # RUNS and SAMPLE (base64) are prepended. A scratch database: the host's real one is left alone.
 _LAB_TIMER = r'''
 import base64, json, resource, statistics, subprocess, tempfile, time
-lib = "/usr/local/lib/mailops/bounce"
+lib = "/usr/local/lib/mailops/mailops_host"
 def cpu():
     u = resource.getrusage(resource.RUSAGE_CHILDREN)
     return u.ru_utime + u.ru_stime
@@ -195,7 +198,7 @@ def bench_hook_on_lab(sample: bytes, runs: int):
         print(f"hook on the lab host: skipped ({e})")
         return
     argv = [*ssh_command(lab, "mx1"),
-            "test -f /usr/local/lib/mailops/bounce/hook.py && "
+            "test -f /usr/local/lib/mailops/mailops_host/hook.py && "
             "runuser -u mailops-bounce -- /usr/bin/python3 -S -"]
     import base64
 

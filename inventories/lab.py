@@ -31,8 +31,6 @@ if _TLS_MODE == "acme":
         "acme_ca_bundle": _lab.info["acme"]["ca_bundle"],
         "acme_propagation_seconds": 1,  # one primary, no secondaries to wait for
     }
-    # An operator exports MAILOPS_TSIG; for the lab it is this run's throwaway key.
-    os.environ.setdefault("MAILOPS_TSIG", ":".join(_lab.tsig))
 else:
     _TLS = {
         "mode": "files",
@@ -46,6 +44,10 @@ _MTA_STS = {"mode": "enforce", "max_age": "1d"}
 
 _RFC2136 = {"provider": "rfc2136", "server": _lab.info["dns"]["server"],
             "tsig_env": "MAILOPS_TSIG"}
+# An operator exports the TSIG secret (never written in an inventory); the lab's is a
+# throwaway key of this lab, so the inventory hands it to whichever command loads it
+# (deploy, `mailops dns`, `rotate-dkim`) — nothing to export. An exported value wins.
+os.environ.setdefault("MAILOPS_TSIG", ":".join(_lab.tsig))
 
 MAILOPS = {
     "hostname": "mx1.example.test",
@@ -57,6 +59,12 @@ MAILOPS = {
     "mynetworks": ["127.0.0.0/8"],
     # The lab BIND is the only DNS there is: no root to resolve from.
     "resolvers": [_lab.info["dns"]["server"]],
+    # ... for `mailops` on this machine too: the lab zones are not delegated from any
+    # root, so `check`, `dns wait` and `rotate-dkim` ask the lab BIND itself.
+    "dns_servers": [f"{_lab.info['dns']['server']}:53"],
+    # `mailops check` verifies mx1's certificates and MTA-STS policy against the lab
+    # CA and Pebble's roots, not this machine's trust store.
+    "trust_anchors": str(_lab.ca_cert),
     "domains": {
         "example.test": {
             "dns": _RFC2136,

@@ -35,6 +35,9 @@ MAILOPS = {
     # `mailops check` looks the host's addresses up in these DNS blocklists (mind
     # their terms of use; default: none).
     "blocklists": ["zen.spamhaus.org"],
+    # What `mailops` on YOUR machine asks (defaults: the public DNS, the system trust
+    # store). Only for a split-horizon/hidden DNS or a private CA, e.g.:
+    # "dns_servers": ["192.0.2.53:53"], "trust_anchors": "~/ca/example-root.pem",
     "message_size_limit": "50M",
     "default_quota": "2G",
     "domains": {

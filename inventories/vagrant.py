@@ -2,14 +2,19 @@
 
 Mailbox passwords are made on first use and kept (0600) in .vagrant/mailops/,
 like the lab's; the DKIM keystore lives there too. Nothing secret is in git.
+The VM's SSH host key is pinned in .vagrant/mailops/ too (not ~/.ssh/known_hosts)
+and forgotten when the VM is re-created (mailops.hosts.vagrant). DNS is `manual`:
+`mailops dns zone` and `rotate-dkim` print the records to publish.
 """
 
 from pathlib import Path
 
+from mailops.hosts.vagrant import known_hosts_file
 from mailops.inventory import check_here
 from mailops.lab.config import LabState
 
-_state_dir = Path(__file__).resolve().parent.parent / ".vagrant" / "mailops"
+_project = Path(__file__).resolve().parent.parent
+_state_dir = _project / ".vagrant" / "mailops"
 _state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
 _creds = LabState(_state_dir)
 
@@ -34,7 +39,13 @@ MAILOPS = {
 }
 
 
-mail_servers = [("@vagrant/mx1", {"mailops": MAILOPS})]
+mail_servers = [("@vagrant/mx1", {
+    "mailops": MAILOPS,
+    # Vagrant logs in as `vagrant`; every command (deploy and `mailops`) runs through sudo.
+    "_sudo": True,
+    "ssh_known_hosts_file": str(known_hosts_file(_project, "mx1")),
+    "ssh_strict_host_key_checking": "accept-new",
+})]
 
 # Every rule checked now, as pyinfra reads this file: a bad value stops the run before
 # it connects to anything, and the deploy and `mailops` reuse this result.

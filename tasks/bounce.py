@@ -11,11 +11,11 @@ user exists, or proxymap(8) could open (and so create) the database as `postfix`
 before this task made it — with an owner the hook cannot write.
 
 1. A system user ``mailops-bounce`` (pipe(8) refuses root and the postfix user).
-2. The hook and the stdlib-only modules it imports, as loose files under
-   /usr/local/lib/mailops/bounce (run as ``python3 -S hook.py``: no site-packages),
-   byte-compiled when they change (the hook runs as a user that cannot write
-   __pycache__; compiling them on every bounce cost ~8 ms of ~50 ms per message on
-   the lab host).
+2. The host package ``mailops_host`` (the hook, its bounce modules, the queries
+   ``mailops bounces|suppression`` run; mailops.services.onhost), installed whole
+   when its VERSION differs from the host's: byte-compiled there (the hook runs as
+   a user that cannot write __pycache__; compiling on every bounce cost ~8 ms of
+   ~50 ms per message on the lab host) and switched in by one rename.
 3. /var/lib/mailops, ``mailops-bounce:postfix`` 2770 with default POSIX ACLs. SQLite in
    WAL mode: every connection, readers included, needs WRITE access to the ``-wal``
    and ``-shm`` files, which the first connection creates and the last one deletes.
@@ -24,7 +24,7 @@ before this task made it — with an owner the hook cannot write.
    creates them; the setgid bit gives every file group postfix, and the default ACL
    gives user mailops-bounce rw on files postfix creates. (Root-created files are
    chowned to the database's owner by SQLite itself.)
-4. The database created once, as mailops-bounce, with the schema and WAL mode.
+4. The database created once, as mailops-bounce, by the host package (schema, WAL).
 5. The VERP secret /etc/mailops/bounce-secret, generated ON the host once, behind a
    fact check: it never crosses the network, never appears in a command line, a diff
    or a log, and is never replaced (that would invalidate every token in flight).
@@ -32,8 +32,8 @@ before this task made it — with an owner the hook cannot write.
 
 from __future__ import annotations
 
+import io
 import shlex
-from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
@@ -41,14 +41,13 @@ from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.files import File
 from pyinfra.facts.server import Command
 from pyinfra.operations import files, server
-from pyinfra.operations.util import any_changed
 
 from mailops.inventory import MailSettings
 from mailops.services import bounce as svc
+from mailops.services import onhost
 
 from ._common import ensure_packages, install_mail_packages
 
-BOUNCE_SRC = Path(__file__).resolve().parent.parent / "src" / "mailops" / "bounce"
 ACL_ENTRIES = (f"default:user:{svc.BOUNCE_USER}:rw-", "default:group:postfix:rw-")
 
 
@@ -70,18 +69,8 @@ def configure(settings: MailSettings) -> list[OperationMeta]:
                 shell="/usr/sbin/nologin", ensure_home=False, create_home=False,
                 comment="mailops bounce hook")
 
-    # ---- the hook's code: stdlib only, loose files, compiled once per change
-    files.directory(name="Create /usr/local/lib/mailops", path=str(Path(svc.BOUNCE_LIB).parent),
-                    user="root", group="root", mode="755")
-    files.directory(name=f"Create {svc.BOUNCE_LIB}", path=svc.BOUNCE_LIB,
-                    user="root", group="root", mode="755")
-    code = [files.put(name=f"Install the bounce hook module {m}.py",
-                      src=str(BOUNCE_SRC / f"{m}.py"), dest=f"{svc.BOUNCE_LIB}/{m}.py",
-                      user="root", group="root", mode="644")
-            for m in svc.BOUNCE_HOOK_MODULES]
-    server.shell(name="Byte-compile the bounce hook (its user cannot write __pycache__)",
-                 commands=[f"python3 -m compileall -q {shlex.quote(svc.BOUNCE_LIB)}"],
-                 _if=any_changed(*code))
+    # ---- the host package (hook, queries): one fact when unchanged, one upload when not
+    code = _install_host_package()
 
     # ---- state: database directory (shared with proxymap), quarantine, database
     files.directory(name=f"Create {svc.BOUNCE_STATE_DIR} ({svc.BOUNCE_USER}:postfix 2770)",
@@ -101,29 +90,58 @@ def configure(settings: MailSettings) -> list[OperationMeta]:
                     path=svc.BOUNCE_QUARANTINE, user=svc.BOUNCE_USER, group=svc.BOUNCE_USER,
                     mode="2700")
     if not host.get_fact(File, path=svc.BOUNCE_DB):
-        init = (f"import os, sys; os.umask(0o007); sys.path.insert(0, {svc.BOUNCE_LIB!r}); "
-                f"import store; store.connect({svc.BOUNCE_DB!r}).close()")
         server.shell(
             name=f"Create the bounce database {svc.BOUNCE_DB} (schema, WAL mode)",
-            commands=[f"runuser -u {svc.BOUNCE_USER} -- /usr/bin/python3 -S -c "
-                      f"{shlex.quote(init)}"],
+            commands=[shlex.join(["runuser", "-u", svc.BOUNCE_USER, "--",
+                                  *onhost.module_argv("init-db", svc.BOUNCE_DB)])],
         )
     files.file(name=f"{svc.BOUNCE_DB}: {svc.BOUNCE_USER}:postfix 0660", path=svc.BOUNCE_DB,
                user=svc.BOUNCE_USER, group="postfix", mode="660")
 
     # ---- the VERP secret: made here, once; only its owner and mode are managed after
-    secret = shlex.quote(svc.BOUNCE_SECRET)
     if not host.get_fact(File, path=svc.BOUNCE_SECRET):
-        # umask 077 before the file exists: never readable by others, not for a moment.
-        # The value goes from Python straight into the file: not in argv, not on stdout.
+        # Created 0600 by the host package itself (O_EXCL: never replaced), the value
+        # straight from the CSPRNG into the file: not in argv, on stdout or in a log.
         server.shell(
             name=f"Generate the VERP secret {svc.BOUNCE_SECRET} on the host (never shown)",
-            commands=[
-                f"[ -e {secret} ] || ( umask 077 && python3 -S -c 'import secrets; "
-                f"print(secrets.token_hex(32))' > {secret}.new && chgrp {svc.BOUNCE_USER} "
-                f"{secret}.new && chmod 640 {secret}.new && mv {secret}.new {secret} )"
-            ],
+            commands=[shlex.join(onhost.module_argv("new-secret", svc.BOUNCE_SECRET))],
         )
     files.file(name=f"{svc.BOUNCE_SECRET}: root:{svc.BOUNCE_USER} 0640 (content never read)",
                path=svc.BOUNCE_SECRET, user="root", group=svc.BOUNCE_USER, mode="640")
     return code
+
+
+# Where the hook's modules lay as loose files before the host package existed.
+LEGACY_LIB = f"{onhost.HOST_LIB}/bounce"
+_UNUSED = "legacy-unused"
+
+
+def _install_host_package() -> list[OperationMeta]:
+    """Install mailops_host when the host has another VERSION (or none); else nothing.
+
+    One fact answers both questions: the installed VERSION, and whether the old loose
+    hook folder is left over and no longer named by master.cf (Postfix reloads after
+    this task, so it goes one deploy after the switch, never under a running pipe).
+    """
+    version = onhost.package_version()
+    answer = host.get_fact(Command, command=(
+        f"cat {onhost.PACKAGE_DIR}/VERSION 2>/dev/null; [ -d {LEGACY_LIB} ] && "
+        f"! grep -qs {LEGACY_LIB}/ /etc/postfix/master.cf && echo {_UNUSED}; true"))
+    lines = (answer or "").split()
+    installed = next((x for x in lines if x != _UNUSED), "")
+    files.directory(name=f"Create {onhost.HOST_LIB}", path=onhost.HOST_LIB,
+                    user="root", group="root", mode="755")
+    if _UNUSED in lines:
+        files.directory(name=f"Remove {LEGACY_LIB} (the hook's old loose files, unused)",
+                        path=LEGACY_LIB, present=False)
+    if installed == version:
+        return []
+    tarball = f"{onhost.HOST_LIB}/.{onhost.PACKAGE}-{version}.tar"
+    upload = files.put(name=f"Upload the host package {onhost.PACKAGE} {version}",
+                       src=io.BytesIO(onhost.package_tarball()), dest=tarball,
+                       user="root", group="root", mode="600")
+    switch = server.shell(
+        name=f"Install {onhost.PACKAGE} {version} (was {installed or 'not installed'}), "
+             "byte-compiled, switched in atomically",
+        commands=[onhost.install_script(tarball)])
+    return [upload, switch]

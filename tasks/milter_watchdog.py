@@ -1,8 +1,9 @@
 """The OpenDKIM watchdog: restart a milter that accepts connections but no longer answers.
 
 install -> configure -> activate:
-1. mailops' stdlib-only milter client (``mailops.dkim.milter``, the one
-   `mailops rotate-dkim` also uses) to /usr/local/lib/mailops/watchdog/;
+1. nothing to install: the probe is the host package's milter client
+   (``python3 -S -m mailops_host milter-probe``, the one `mailops rotate-dkim` also
+   uses), so deploy.py runs this after tasks/bounce.py has installed the package;
 2. the probe script, its oneshot service and timer (templates/opendkim/), and a drop-in
    that makes systemd restart a crashed OpenDKIM (Restart=on-failure);
 3. systemctl daemon-reload when a unit changed, the timer enabled and running.
@@ -10,18 +11,17 @@ install -> configure -> activate:
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
-from mailops.dkim import milter as milter_probe
+from mailops.dkim.plan import SigningPlan
+from mailops.inventory import MailSettings
 from mailops.services import paths as mh
+from mailops.services.onhost import module_argv
+from mailops.services.postfix import hosted_domains
 
 from ._common import template
 
-LIB_DIR = "/usr/local/lib/mailops/watchdog"
-PROBE = f"{LIB_DIR}/milter_probe.py"
 SCRIPT = "/usr/local/sbin/mailops-milter-watchdog"
 UNIT_DIR = "/etc/systemd/system"
 SERVICE = "mailops-milter-watchdog.service"
@@ -36,18 +36,20 @@ TIMEOUT = 10
 
 def context(hostname: str, domain: str) -> dict:
     """Template variables for the watchdog files (``domain``: the probe's sender domain)."""
-    return {"watchdog_script": SCRIPT, "probe": PROBE, "interval": INTERVAL,
+    return {"watchdog_script": SCRIPT, "probe": " ".join(module_argv("milter-probe")),
+            "interval": INTERVAL,
             "timeout": TIMEOUT, "socket": f"{mh.POSTFIX_SPOOL}/{mh.OPENDKIM_SOCKET}",
             "domain": domain, "hostname": hostname}
 
 
-def configure(hostname: str, domain: str) -> None:
-    """Called by tasks.opendkim.configure once OpenDKIM is configured and running."""
-    ctx = context(hostname, domain)
-    files.directory(name=f"Create {LIB_DIR}", path=LIB_DIR, user="root", group="root",
-                    mode="755")
-    files.put(name=f"Milter probe {PROBE}", src=str(Path(milter_probe.__file__)),
-                      dest=PROBE, user="root", group="root", mode="644")
+def configure(settings: MailSettings, plan: SigningPlan) -> None:
+    """Called by deploy.py once OpenDKIM runs and the host package is installed.
+
+    The probe's sender is a signing domain when there is one, else any hosted domain:
+    what it asks is whether OpenDKIM answers, not whether it signs.
+    """
+    domain = min(plan.selectors) if plan.selectors else min(hosted_domains(settings))
+    ctx = context(settings.hostname.lower(), domain)
     template(f"Render {SCRIPT}", "opendkim/mailops-milter-watchdog.j2", SCRIPT,
                       ctx, mode="755")
     units = [

@@ -32,9 +32,7 @@ from pyinfra.operations.util import any_changed
 from mailops.dkim.plan import SigningPlan
 from mailops.inventory import MailSettings
 from mailops.services import opendkim as mh
-from mailops.services.postfix import hosted_domains
 
-from . import milter_watchdog
 from ._common import install_mail_packages, template
 from ._secret import secret_file
 
@@ -118,9 +116,4 @@ def configure(settings: MailSettings, plan: SigningPlan) -> None:
                                  and any_changed(*dirs, *tables, *key_ops)()))
     systemd.service(name="OpenDKIM enabled and running", service="opendkim",
                     running=True, enabled=True)
-    # A hung OpenDKIM (socket open, no answers) is restarted by the watchdog timer.
-    # It probes with a signing domain when there is one, else any hosted domain: what it
-    # asks is whether OpenDKIM answers, not whether it signs.
-    probe_domain = (ctx["keys"][0].domain if ctx["keys"]
-                    else sorted(hosted_domains(settings))[0])
-    milter_watchdog.configure(settings.hostname.lower(), probe_domain)
+

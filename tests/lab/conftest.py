@@ -7,7 +7,7 @@ import os
 import pytest
 from labtools import machine_snapshot
 
-from mailops.lab import config, world
+from mailops.lab import world
 
 
 @pytest.fixture(scope="session")
@@ -38,9 +38,11 @@ def deployed(lab):
 
 @pytest.fixture(scope="session")
 def lab_env(lab) -> dict:
-    """The environment an operator would export for the lab: the TSIG key for its BIND."""
-    return {**os.environ, "MAILOPS_TSIG": ":".join(lab.tsig),
-            "MAILOPS_INVENTORY": "inventories/lab.py"}
+    """A new user's environment: nothing exported for mailops (only the lab's index) —
+    inventories/lab.py carries the lab's name servers, CA and TSIG key."""
+    from labtools import clean_env
+
+    return clean_env()
 
 
 def _mailops(*args: str, env: dict, timeout: int = 600):
@@ -80,11 +82,10 @@ def lab_dns(lab, lab_records, lab_env):
     ks = Keystore(lab.root / "keystore")
     unsigned = sorted({d.name for h in hosts for d in h.settings.domains
                        if ks.signing_key(d.name) is None})
-    # The lab zones are not delegated: their authoritative server is the lab BIND.
-    env = {**lab_env, "MAILOPS_DNS_NAMESERVERS": f"{config.GATEWAY}:53"}
+    # The lab zones are not delegated: the inventory names the lab BIND (dns_servers).
     if not unsigned:
         return None
-    result = _mailops("dkim", "rotate", *unsigned, "-i", "inventories/lab.py", env=env)
+    result = _mailops("dkim", "rotate", *unsigned, "-i", "inventories/lab.py", env=lab_env)
     assert result.returncode == 0, result.stdout + result.stderr
     for domain in unsigned:
         assert f"{domain}: ROTATED" in result.stdout, result.stdout

@@ -36,7 +36,7 @@ def deploy(inventory: str = "inventories/lab.py", *args: str, env: dict | None =
     proc = subprocess.run(
         [PYINFRA, "-y", *args, inventory, "deploy.py"],
         cwd=REPO, capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, **(env or {})},
+        env={**clean_env(), **(env or {})},
     )
     out = _ANSI.sub("", proc.stdout + proc.stderr)
     m = re.search(r"Grand total\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)", out)
@@ -44,6 +44,13 @@ def deploy(inventory: str = "inventories/lab.py", *args: str, env: dict | None =
         return DeployResult(proc.returncode, out, -1, -1, -1)
     changed, errors, unchanged = (_count(m.group(i)) for i in (2, 3, 4))
     return DeployResult(proc.returncode, out, changed, unchanged, errors)
+
+
+def clean_env() -> dict[str, str]:
+    """What a new user's shell has: no mailops variable but the lab's index (the lab's
+    name servers, CA and TSIG key come from inventories/lab.py itself)."""
+    keep = ("PATH", "HOME", "LANG", "TERM", "MAILOPS_LAB_INDEX", "MAILOPS_LAB_TLS")
+    return {k: os.environ[k] for k in keep if k in os.environ}
 
 
 def _count(cell: str) -> int:

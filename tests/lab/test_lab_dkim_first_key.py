@@ -21,7 +21,6 @@ from labtools import REPO, deploy, on
 from mailclients import lab_dnsfunc, new_message, received_at_remote, submit
 
 from mailops.dkim.keystore import ACTIVE, Keystore
-from mailops.lab import config
 
 pytestmark = pytest.mark.lab
 
@@ -73,8 +72,7 @@ def test_a_new_domain_is_served_unsigned_until_mailops_dkim_rotate_starts_its_si
         lab, lab_env, grown):
     keystore = lab.root / "keystore"
     before = keystore_state(keystore)
-    env = {**lab_env, "MAILOPS_DNS_NAMESERVERS": f"{config.GATEWAY}:53",
-           "SSL_CERT_FILE": str(lab.ca_cert)}
+    env = dict(lab_env)  # no exports: the grown inventory carries the lab's DNS and CA
 
     # Planning writes nothing to the keystore (it used to mint the key right here).
     dry = deploy(str(grown), "--dry")

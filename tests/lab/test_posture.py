@@ -57,11 +57,10 @@ def main_pids(*services: str) -> list[str]:
 
 def check(lab, lab_env, *args: str) -> tuple[int, dict]:
     """`mailops check --json` as a monitoring system runs it, against the lab's DNS."""
-    env = {**lab_env, "MAILOPS_DNS_NAMESERVERS": f"{config.GATEWAY}:53",
-           "SSL_CERT_FILE": str(lab.ca_cert)}
+    # No exports: the inventory names the lab's DNS (dns_servers) and CA (trust_anchors).
     r = subprocess.run([MAILOPS, "check", "-i", "inventories/lab.py", "--json",
                         "--relay-probe-to", "postmaster@remote.test", *args],
-                       cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+                       cwd=REPO, env=lab_env, capture_output=True, text=True, timeout=300)
     assert r.returncode in (0, 1), r.stdout + r.stderr
     return r.returncode, json.loads(r.stdout)
 

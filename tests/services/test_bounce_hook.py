@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -12,22 +11,18 @@ from pathlib import Path
 import pytest
 
 from mailops.bounce import verp
-from mailops.services import bounce as mh
+from mailops.services import onhost
 
 ROOT = Path(__file__).resolve().parents[2]
-BOUNCE_PKG = ROOT / "src" / "mailops" / "bounce"
 FIXTURES = ROOT / "tests" / "fixtures" / "bounces"
 SECRET = "hook-test-secret-0123456789abcdef"
 
 
 @pytest.fixture
 def host(tmp_path):
-    """A copy of the hook's directory, as deployed: the modules the deploy installs,
-    loose files, no mailops package."""
-    lib = tmp_path / "lib" / "bounce"
-    lib.mkdir(parents=True)
-    for name in mh.BOUNCE_HOOK_MODULES:
-        shutil.copy(BOUNCE_PKG / f"{name}.py", lib / f"{name}.py")
+    """The host package installed as the deploy installs it (its tarball, its install
+    script), under a temporary folder instead of /usr/local/lib/mailops."""
+    onhost.install_local(tmp_path / "lib")
     (tmp_path / "secret").write_text(SECRET + "\n")
     return tmp_path
 
@@ -36,7 +31,7 @@ def run_hook(host, message: bytes, sender="MAILER-DAEMON", recipient="bounces@ex
              busy_ms=100, extra=()):
     # -S: no site-packages, so a third-party import would fail; -E: ignore
     # PYTHON* variables.  This is how master.cf runs it.
-    cmd = [sys.executable, "-S", "-E", str(host / "lib" / "bounce" / "hook.py"),
+    cmd = [sys.executable, "-S", "-E", str(host / "lib" / onhost.PACKAGE / "hook.py"),
            "--db", str(host / "bounces.sqlite3"), "--quarantine", str(host / "quarantine"),
            "--secret-file", str(host / "secret"), *extra, sender, recipient]
     env = {"PATH": os.environ.get("PATH", ""), "MAILOPS_BOUNCE_BUSY_TIMEOUT_MS": str(busy_ms)}

@@ -3,7 +3,7 @@
 OpenDKIM is started in the foreground on a unix socket with the rendered opendkim.conf
 and FinalPolicyScript; the test speaks the milter protocol to it as Postfix does for a
 submitted message ({auth_authen} = the SASL login), with the protocol helpers of
-mailops.dkim.milter. What a client would see is the reply OpenDKIM hands Postfix
+mailops.onhost.milter. What a client would see is the reply OpenDKIM hands Postfix
 at end of message: "550 5.7.1 <address>: ..." or a DKIM-Signature to add.
 """
 
@@ -19,7 +19,7 @@ import time
 import pytest
 from test_rendered_configs import lab, need, rendered  # noqa: F401  (fixtures)
 
-from mailops.dkim import milter as mp
+from mailops.onhost import milter as mp
 
 pytestmark = pytest.mark.services
 

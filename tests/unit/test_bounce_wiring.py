@@ -83,7 +83,7 @@ def test_mail_to_each_domains_bounce_address_goes_to_the_hook_not_to_dovecot():
     assert service.group(1).split()[-1] == "pipe"
     assert service.group(2) == (
         "flags=Rq user=mailops-bounce argv=/usr/bin/python3 -S "
-        "/usr/local/lib/mailops/bounce/hook.py --db /var/lib/mailops/bounces.sqlite3 "
+        "/usr/local/lib/mailops/mailops_host/hook.py --db /var/lib/mailops/bounces.sqlite3 "
         "--quarantine /var/lib/mailops/quarantine --secret-file /etc/mailops/bounce-secret "
         "${sender} ${recipient}")
 
@@ -179,9 +179,9 @@ def _sibling_imports(path) -> set[str]:
 def test_the_host_gets_every_module_the_hook_imports_and_they_need_only_the_stdlib():
     import mailops.bounce
 
-    BOUNCE_SRC = Path(mailops.bounce.__file__).parent  # what tasks/bounce.py copies from
+    BOUNCE_SRC = Path(mailops.bounce.__file__).parent  # what the host package takes
     ours = {p.stem for p in BOUNCE_SRC.glob("*.py")}
-    todo, seen = ["hook"], set()
+    todo, seen = ["hookmain"], set()
     while todo:
         name = todo.pop()
         if name in seen:

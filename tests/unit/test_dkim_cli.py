@@ -102,7 +102,7 @@ def test_rotate_dkim_with_working_ports_rotates_each_named_domain_and_says_so(
     inv, tmp_path, monkeypatch
 ):
     fake = Ports()
-    monkeypatch.setattr(ports_mod, "default_ports", lambda hosts, settings, inventory=None: fake)
+    monkeypatch.setattr(ports_mod, "default_ports", lambda *a, **kw: fake)
     result = run("rotate-dkim", "-i", inv, "example.com", "example.org")
     assert result.exit_code == 0, result.output
     assert "example.com: ROTATED" in result.output and "example.org: ROTATED" in result.output
@@ -119,7 +119,7 @@ def test_rotate_dkim_with_working_ports_rotates_each_named_domain_and_says_so(
 def test_a_failed_domain_makes_rotate_dkim_exit_non_zero(inv, monkeypatch):
     fake = Ports()
     fake.probe = lambda domain, key: False
-    monkeypatch.setattr(ports_mod, "default_ports", lambda hosts, settings, inventory=None: fake)
+    monkeypatch.setattr(ports_mod, "default_ports", lambda *a, **kw: fake)
     result = run("rotate-dkim", "-i", inv, "example.com")
     assert result.exit_code == 1
     assert "example.com: FAILED — PROBE FAILED" in result.output
@@ -221,7 +221,7 @@ def test_dkim_rotate_starts_a_new_domains_signing_with_the_rotations_steps(inv, 
     assert "not DKIM-signed; start signing with `mailops dkim rotate example.com`" in (
         status.output)
     fake = Ports()
-    monkeypatch.setattr(ports_mod, "default_ports", lambda hosts, settings, inventory=None: fake)
+    monkeypatch.setattr(ports_mod, "default_ports", lambda *a, **kw: fake)
     result = run("dkim", "rotate", "-i", inv, "example.com")
     assert result.exit_code == 0, result.output
     assert fake.calls == ["publish", "wait_visible", "deploy", "probe"]

@@ -1,6 +1,6 @@
 """The signing plan and the rotation's host steps, before anything touches a host: which
 key each domain signs with (none before its first key is probed), the sign-with override,
-the algorithm rule, the refusals of deploy_key/destroy_key, the SSH command, MAILOPS_NOW."""
+the algorithm rule, the refusals of deploy_key/destroy_key, MAILOPS_NOW."""
 
 from __future__ import annotations
 
@@ -12,13 +12,12 @@ import pytest
 from typer.testing import CliRunner
 
 from mailops.cli import app
-from mailops.dkim import milter as milter_probe
 from mailops.dkim import plan as dkim_plan
 from mailops.dkim import steps
 from mailops.dkim.keystore import Keystore
-from mailops.hosts import ssh
 from mailops.inventory import InventoryHost as MailHost
 from mailops.inventory import parse_mail_settings
+from mailops.onhost import milter as milter_probe
 
 SIGN_WITH = dkim_plan.SIGN_WITH_DATA
 
@@ -182,26 +181,6 @@ def test_deploy_key_refuses_a_key_from_another_keystore_before_running_the_deplo
         steps.deploy_key([host], "example.com", new, inventory=inventory)
     with pytest.raises(steps.HostKeyError, match="needs the inventory file"):
         steps.deploy_key([host], "example.com", new)
-
-
-def test_the_ssh_command_comes_from_the_inventory_host_data(ks):
-    s = settings_for(ks.path)
-    host = MailHost("mx1.example.com", {
-        "ssh_hostname": "10.0.0.5", "ssh_user": "admin", "ssh_port": 2222,
-        "ssh_key": "/keys/id", "ssh_known_hosts_file": "/keys/known",
-        "ssh_strict_host_key_checking": "yes", "_sudo": True}, s)
-    cmd = ssh.ssh_command(host)
-    assert cmd[-1] == "admin@10.0.0.5"
-    for part in (["-p", "2222"], ["-i", "/keys/id"], ["-o", "UserKnownHostsFile=/keys/known"],
-                 ["-o", "StrictHostKeyChecking=yes"], ["-o", "BatchMode=yes"]):
-        assert any(cmd[i:i + 2] == part for i in range(len(cmd))), part
-    assert ssh.remote_command(host, ["rm", "-f", "a b"]) == "sudo -n -- rm -f 'a b'"
-
-
-def test_a_connector_host_without_an_ssh_address_is_refused_clearly(ks):
-    host = MailHost("@vagrant/mx1", {}, settings_for(ks.path))
-    with pytest.raises(ssh.SshError, match="expected an SSH host"):
-        ssh.ssh_command(host)
 
 
 # ----------------------------------------------------------------------------- MAILOPS_NOW

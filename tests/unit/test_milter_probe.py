@@ -7,6 +7,7 @@ generator; the probe speaks the milter protocol to it exactly as it does on a ho
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -17,9 +18,10 @@ import dkim
 import pytest
 
 from mailops.dkim import keys as keymod
-from mailops.dkim import milter as milter_probe
 from mailops.dkim import probe as dkim_probe
 from mailops.dkim.keystore import ACTIVE, Key, utc_now
+from mailops.onhost import milter as milter_probe
+from mailops.services import onhost
 
 pytestmark = pytest.mark.services
 
@@ -130,13 +132,17 @@ def test_a_milter_socket_that_does_not_exist_is_a_clear_error(tmp_path):
         milter_probe.run_probe(str(tmp_path / "absent.sock"), DOMAIN)
 
 
-def test_the_probe_script_runs_with_a_bare_python3_and_no_mailops(opendkim):
-    # On the host it is piped into the system python3: standard library only.
+def test_the_probe_runs_from_the_installed_host_package_with_a_bare_python3(
+        opendkim, tmp_path):
+    # On the host it is the package's milter-probe command: standard library only.
     if not Path("/usr/bin/python3").is_file():
         pytest.skip("needs the system python3 (/usr/bin/python3)")
     sock = opendkim({"s202611a": keymod.generate("rsa-2048")})
-    script = Path(milter_probe.__file__).read_bytes()
-    out = subprocess.run(["/usr/bin/python3", "-I", "-", sock, DOMAIN, "mx1.example.test"],
-                         input=script, capture_output=True, timeout=30, cwd="/")
+    lib = onhost.install_local(tmp_path / "lib").parent
+    argv = onhost.module_argv("milter-probe", sock, DOMAIN, "mx1.example.test")
+    argv[1] = f"PYTHONPATH={lib}"  # the temporary install instead of /usr/local/lib/mailops
+    out = subprocess.run(argv, capture_output=True, timeout=30, cwd="/",
+                         env={"PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr
-    assert b'"name": "DKIM-Signature"' in out.stdout
+    added = json.loads(out.stdout)["result"]["added"]
+    assert [a["name"] for a in added] == ["DKIM-Signature"]

@@ -7,18 +7,11 @@ from __future__ import annotations
 
 import re
 
-try:
-    from . import dsn, legacy, mime
-    from .lazyre import lazy
-    from .message import Message
-    from .report import Bounce, Report
-except ImportError:  # loose files copied beside hook.py onto the mail host
-    import dsn  # type: ignore[no-redef]
-    import legacy  # type: ignore[no-redef]
-    import mime  # type: ignore[no-redef]
-    from lazyre import lazy  # type: ignore[no-redef]
-    from message import Message  # type: ignore[no-redef]
-    from report import Bounce, Report  # type: ignore[no-redef]
+from . import dsn, legacy, mime
+from .lazyre import lazy
+from .message import Message
+from .report import Bounce, Report
+
 
 def parse(msg: Message, parts, original_id: str | None, subject: str) -> Report:
     fields: dict[str, list[str]] = {}

@@ -7,16 +7,10 @@ from __future__ import annotations
 
 import re
 
-try:
-    from . import mime
-    from .lazyre import lazy
-    from .message import Message
-    from .report import Bounce, Report
-except ImportError:  # loose files copied beside hook.py onto the mail host
-    import mime  # type: ignore[no-redef]
-    from lazyre import lazy  # type: ignore[no-redef]
-    from message import Message  # type: ignore[no-redef]
-    from report import Bounce, Report  # type: ignore[no-redef]
+from . import mime
+from .lazyre import lazy
+from .message import Message
+from .report import Bounce, Report
 
 _AUTOREPLY_SUBJECT_RE = lazy(
     r"^\s*(?:(?:re|aw|fw|fwd)\s*:\s*)?(?:auto(?:matic|matische)?[ -]?"

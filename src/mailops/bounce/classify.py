@@ -56,10 +56,7 @@ from __future__ import annotations
 import functools
 import re
 
-try:
-    from . import rules
-except ImportError:  # loose files copied beside hook.py onto the mail host
-    import rules  # type: ignore[no-redef]
+from . import rules
 
 REASONS = (
     "userunknown", "hostunknown", "hasmoved", "mailboxfull", "suspend", "expired",

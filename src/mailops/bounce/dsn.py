@@ -9,15 +9,9 @@ from __future__ import annotations
 
 import re
 
-try:
-    from . import classify, mime
-    from .message import Message
-    from .report import Bounce
-except ImportError:  # loose files copied beside hook.py onto the mail host
-    import classify  # type: ignore[no-redef]
-    import mime  # type: ignore[no-redef]
-    from message import Message  # type: ignore[no-redef]
-    from report import Bounce  # type: ignore[no-redef]
+from . import classify, mime
+from .message import Message
+from .report import Bounce
 
 # RFC 3464 §2.3.3, plus "deliverable": Postfix's address verification
 # reports (sendmail -bv) say "deliverable" / "undeliverable".

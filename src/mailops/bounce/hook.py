@@ -1,11 +1,11 @@
 """The Postfix bounce hook: one message on stdin -> one transaction in SQLite.
 
-Runs on the mail host with the system Python 3.11 and the standard library
-only, either as a module or as a plain file beside its sibling modules
-(hookmain, parse, store, ...; the deploy installs them together)::
+Runs with the system Python 3.11 and the standard library only. On the mail
+host Postfix runs the host package's stub (mailops.onhost.hook, installed as
+/usr/local/lib/mailops/mailops_host/hook.py), which imports hookmain from the
+package; in the repository this module runs the same code::
 
     python3 -S -m mailops.bounce.hook [options] SENDER RECIPIENT
-    python3 -S /usr/local/lib/mailops/bounce/hook.py [options] SENDER RECIPIENT
 
 Options: ``--db PATH``, ``--quarantine DIR``, ``--secret-file PATH`` (defaults
 and environment variables: see config.py).
@@ -14,7 +14,7 @@ Postfix master.cf (pipe(8) expands a null sender to MAILER-DAEMON)::
 
     mailops-bounce unix - n n - - pipe
       flags=Rq user=mailops-bounce argv=/usr/bin/python3 -S
-      /usr/local/lib/mailops/bounce/hook.py --db /var/lib/mailops/bounces.sqlite3
+      /usr/local/lib/mailops/mailops_host/hook.py --db /var/lib/mailops/bounces.sqlite3
       --quarantine /var/lib/mailops/quarantine --secret-file /etc/mailops/bounce-secret
       ${sender} ${recipient}
 
@@ -34,10 +34,7 @@ from __future__ import annotations
 
 import sys
 
-if __package__:
-    from .hookmain import EX_OK, EX_TEMPFAIL, MAX_MESSAGE_BYTES, main, quarantine
-else:  # run as a file: the sibling modules are on sys.path[0]
-    from hookmain import EX_OK, EX_TEMPFAIL, MAX_MESSAGE_BYTES, main, quarantine  # type: ignore
+from .hookmain import EX_OK, EX_TEMPFAIL, MAX_MESSAGE_BYTES, main, quarantine
 
 __all__ = ["EX_OK", "EX_TEMPFAIL", "MAX_MESSAGE_BYTES", "main", "quarantine"]
 

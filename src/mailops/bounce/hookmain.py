@@ -1,9 +1,10 @@
 """The bounce hook's work: one message on stdin -> one transaction in SQLite.
 
-hook.py is the script Postfix runs; it only imports this module, because
-Python compiles a script's source on every run but an imported module once
-(its byte code is cached, and the deploy byte-compiles the installed copy).
-Exit codes, options and the master.cf line: see hook.py.
+The host package's hook.py (mailops.onhost.hook) is the script Postfix runs; it
+only imports this module, because Python compiles a script's source on every run
+but an imported module once (its byte code is cached, and the deploy
+byte-compiles the installed package). Exit codes, options and the master.cf
+line: see mailops.bounce.hook.
 """
 
 from __future__ import annotations
@@ -16,13 +17,8 @@ MAX_MESSAGE_BYTES = 50 * 1024 * 1024
 
 
 def _modules():
-    if __package__:
-        from . import config, parse, store, verp
-    else:  # run as a file: the sibling modules are on sys.path[0]
-        import config  # type: ignore[no-redef]
-        import parse  # type: ignore[no-redef]
-        import store  # type: ignore[no-redef]
-        import verp  # type: ignore[no-redef]
+    from . import config, parse, store, verp
+
     return config, parse, store, verp
 
 

@@ -22,17 +22,10 @@ from __future__ import annotations
 
 import re
 
-try:
-    from . import classify, mime
-    from .lazyre import lazy
-    from .message import Message
-    from .report import Bounce
-except ImportError:  # loose files copied beside hook.py onto the mail host
-    import classify  # type: ignore[no-redef]
-    import mime  # type: ignore[no-redef]
-    from lazyre import lazy  # type: ignore[no-redef]
-    from message import Message  # type: ignore[no-redef]
-    from report import Bounce  # type: ignore[no-redef]
+from . import classify, mime
+from .lazyre import lazy
+from .message import Message
+from .report import Bounce
 
 # An address as printed in bounce text.  Unicode letters are allowed on both
 # sides (RFC 6531 internationalised addresses).

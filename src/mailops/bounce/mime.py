@@ -10,12 +10,8 @@ from __future__ import annotations
 import functools
 import re
 
-try:
-    from .lazyre import lazy
-    from .message import Message, decode_transfer
-except ImportError:  # loose files copied beside hook.py onto the mail host
-    from lazyre import lazy  # type: ignore[no-redef]
-    from message import Message, decode_transfer  # type: ignore[no-redef]
+from .lazyre import lazy
+from .message import Message, decode_transfer
 
 # Parts that carry (a copy of) the original message: never scanned for failed
 # recipients.  RFC 3462/6522 (text/rfc822-headers), RFC 6533 §6 (the

@@ -15,14 +15,9 @@ from __future__ import annotations
 
 import re
 
-try:
-    from . import classify
-    from .lazyre import lazy
-    from .report import Bounce, Report
-except ImportError:  # loose files copied beside hook.py onto the mail host
-    import classify  # type: ignore[no-redef]
-    from lazyre import lazy  # type: ignore[no-redef]
-    from report import Bounce, Report  # type: ignore[no-redef]
+from . import classify
+from .lazyre import lazy
+from .report import Bounce, Report
 
 # Cheap test before any JSON is decoded.
 _MARK_RE = lazy(r'"notificationType"\s*:|"Type"\s*:\s*"Notification"')

@@ -26,27 +26,16 @@ from __future__ import annotations
 
 import re
 
-try:
-    from . import dsn, message, mime
-    from .lazyre import lazy
-    from .message import Message
-    from .report import KINDS, Bounce, Report
-except ImportError:  # loose files copied beside hook.py onto the mail host
-    import dsn  # type: ignore[no-redef]
-    import message  # type: ignore[no-redef]
-    import mime  # type: ignore[no-redef]
-    from lazyre import lazy  # type: ignore[no-redef]
-    from message import Message  # type: ignore[no-redef]
-    from report import KINDS, Bounce, Report  # type: ignore[no-redef]
-
+from . import dsn, message, mime
+from .lazyre import lazy
+from .message import Message
+from .report import KINDS, Bounce, Report
 
 
 def _module(name: str):
     """A format module imported on first use: the hook parses one message, and
     most never need the complaint, notice or auto-reply code."""
-    if __package__:
-        return __import__(f"{__package__}.{name}", fromlist=[name])
-    return __import__(name)
+    return __import__(f"{__package__}.{name}", fromlist=[name])
 
 
 __all__ = ["KINDS", "Bounce", "Report", "analyse", "parse_bytes", "parse_message"]

@@ -36,11 +36,7 @@ from __future__ import annotations
 import sqlite3
 import time
 
-try:
-    from . import classify, verp
-except ImportError:  # loose files copied beside hook.py onto the mail host
-    import classify  # type: ignore[no-redef]
-    import verp  # type: ignore[no-redef]
+from . import classify, verp
 
 SCHEMA_VERSION = 1
 

@@ -1,8 +1,8 @@
 """The checks of `mailops check` that need more than DNS: TLS on the mail ports, the
 MTA-STS policy over HTTPS, and the open-relay probe.
 
-TLS and HTTPS are verified against the system trust store (``SSL_CERT_FILE``
-overrides it, e.g. a lab CA), as a sending MTA or a mail client would.
+TLS and HTTPS are verified against the inventory's ``trust_anchors`` (a private or
+lab CA), else the system trust store, as a sending MTA or a mail client would.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import smtplib
 import socket
 import ssl
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..dns import mta_sts as sts
@@ -125,8 +126,14 @@ def policy_verdicts(domain: str, expected_text: str, served_text: str | None,
 # --------------------------------------------------------------------------- network probes
 
 
-def fetch_policy(domain: str, addresses: Sequence[str], timeout: float = 10.0
-                 ) -> tuple[str | None, str]:
+def verifying_context(cafile: str | Path | None = None) -> ssl.SSLContext:
+    """A client context verifying against ``cafile`` (the inventory's ``trust_anchors``)
+    or, without one, the system trust store."""
+    return ssl.create_default_context(cafile=str(cafile) if cafile else None)
+
+
+def fetch_policy(domain: str, addresses: Sequence[str], timeout: float = 10.0,
+                 cafile: str | Path | None = None) -> tuple[str | None, str]:
     """(policy text, "") or (None, why), as a sender fetches it (RFC 8461 §3.3): HTTPS
     verified for mta-sts.<domain>, 200 only (a redirect is a failure), text/plain.
 
@@ -138,7 +145,7 @@ def fetch_policy(domain: str, addresses: Sequence[str], timeout: float = 10.0
     name = f"mta-sts.{domain}"
     if not addresses:
         return None, f"{name} has no address in DNS"
-    ctx = ssl.create_default_context()
+    ctx = verifying_context(cafile)
     last = ""
     for ip in addresses:
         conn = http.client.HTTPSConnection(name, 443, context=ctx, timeout=timeout)
@@ -169,7 +176,8 @@ def fetch_policy(domain: str, addresses: Sequence[str], timeout: float = 10.0
 
 
 def served_certificate(address: str, port: int, mode: str, hostname: str,
-                       timeout: float = 10.0) -> tuple[bytes, str | None]:
+                       timeout: float = 10.0, cafile: str | Path | None = None
+                       ) -> tuple[bytes, str | None]:
     """(DER certificate, verification error or None) as a client of that port sees it."""
     raw_ctx = ssl.create_default_context()
     raw_ctx.check_hostname = False
@@ -189,7 +197,7 @@ def served_certificate(address: str, port: int, mode: str, hostname: str,
 
     der = handshake(raw_ctx)
     try:
-        handshake(ssl.create_default_context())
+        handshake(verifying_context(cafile))
     except ssl.SSLCertVerificationError as e:
         return der, e.verify_message or str(e)
     except (ssl.SSLError, smtplib.SMTPException) as e:
@@ -230,7 +238,8 @@ def check_mta_sts(ctx: Context, domain: str, serving: list[MailHost]) -> list[Fi
     for t in records:
         tags = dict(p.strip().split("=", 1) for p in t.split(";") if "=" in p)
         ids.append(tags.get("id", ""))
-    text, error = fetch_policy(domain, ctx.dns.addresses(f"mta-sts.{domain}"))
+    text, error = fetch_policy(domain, ctx.dns.addresses(f"mta-sts.{domain}"),
+                               cafile=serving[0].settings.trust_anchors)
     mx = sorted({h.settings.hostname for h in serving})
     return [f for f in policy_verdicts(domain, expected, text, error, ids, mx, ctx.inventory)
             if f.check == "MTA-STS policy"]
@@ -244,7 +253,8 @@ def check_certificates(ctx: Context, h: MailHost) -> list[Finding]:
     out = []
     for port, mode in TLS_PORTS:
         def one(port=port, mode=mode) -> list[Finding]:
-            der, error = served_certificate(address, port, mode, h.settings.hostname)
+            der, error = served_certificate(address, port, mode, h.settings.hostname,
+                                            cafile=h.settings.trust_anchors)
             cert = x509.load_der_x509_certificate(der)
             if error is None:
                 error = _name_error(cert, h.settings.hostname)

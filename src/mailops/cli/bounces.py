@@ -4,12 +4,12 @@
 
 Each mail host keeps its own SQLite database (/var/lib/mailops/bounces.sqlite3,
 written by the bounce hook, read by Postfix). These commands reach every host of
-the inventory over SSH (mailops.hosts.ssh: the inventory's own SSH data) and pipe a
-small standard-library Python program into ``python3 -S -`` running as the hook's
-user, which uses the store module installed beside the hook — the same code, the
-same database path, no copy of the data on this machine. Nothing is installed for
-it and the VERP secret never leaves the host (``bounces token`` asks the host to
-compute a return path).
+the inventory through pyinfra's connectors (mailops.hosts.connect: ssh, @local,
+@vagrant, @docker, as the deploy does) and run the host package's ``bounces``
+command (``python3 -S -m mailops_host``, installed by the deploy) as the hook's
+user — the same store code the hook writes with, no copy of the data on this
+machine, and the VERP secret never leaves the host (``bounces token`` asks the
+host to compute a return path).
 """
 
 from __future__ import annotations
@@ -33,46 +33,6 @@ suppression_app = typer.Typer(
 
 DEFAULT_INVENTORY = "inventories/lab.py"
 _INVENTORY_HELP = ("Inventory file (default: $MAILOPS_INVENTORY, else inventories/lab.py).")
-
-# Runs on the host as `python3 -S -` (user mailops-bounce); PARAMS is prepended.
-# Standard library + the hook's own modules only; one JSON object on stdout.
-_REMOTE = r'''
-import json, sys
-sys.path.insert(0, PARAMS["lib"])
-
-def main(p):
-    op = p["op"]
-    if op == "token":
-        import verp
-        secret = verp.load_secret(p["secret"])
-        if secret is None:
-            return {"error": "no readable VERP secret at " + p["secret"]
-                    + "; run the deploy (it makes one on the host)"}
-        return {"result": verp.return_path(secret, p["address"], p["domain"])}
-    import store
-    conn = store.connect(p["db"])
-    try:
-        if op == "bounces":
-            return {"result": store.list_bounces(conn, since=p.get("since"),
-                                                 recipient=p.get("recipient"),
-                                                 limit=p["limit"])}
-        if op == "suppression-list":
-            return {"result": store.list_suppressed(conn)}
-        if op == "suppression-add":
-            return {"result": store.add_suppression(conn, p["address"], p.get("note") or "")}
-        if op == "suppression-remove":
-            return {"result": store.remove_suppression(conn, p["address"])}
-        return {"error": "unknown operation " + op}
-    finally:
-        conn.close()
-
-try:
-    out = main(PARAMS)
-except Exception as exc:
-    out = {"error": type(exc).__name__ + ": " + str(exc)}
-sys.stdout.write(json.dumps(out) + "\n")
-'''
-
 
 class RemoteError(RuntimeError):
     pass
@@ -99,32 +59,18 @@ def _hosts(inventory: str | None, only: str | None = None):
 
 
 def run_on_host(host, op: str, **params: Any) -> Any:
-    """Run one store operation on ``host`` and return its result (RemoteError if not)."""
-    from ..hosts import ssh
+    """Run one store operation on ``host`` and return its result (RemoteError if not).
+
+    The host package's ``bounces`` command (mailops_host.query), as the hook's user:
+    it owns the database and reads the VERP secret, which never leaves the host.
+    """
+    from ..hosts import package
     from ..services import bounce as mh
 
-    params = {"op": op, "lib": mh.BOUNCE_LIB, "db": mh.BOUNCE_DB,
-              "secret": mh.BOUNCE_SECRET, **params}
-    program = "import json\nPARAMS = json.loads(" + repr(json.dumps(params)) + ")\n" + _REMOTE
-    argv = ["runuser", "-u", mh.BOUNCE_USER, "--", "/usr/bin/python3", "-S", "-"]
-    try:
-        proc = ssh.run(host, argv, input=program.encode(), timeout=60, check=False)
-    except ssh.SshError as e:
-        raise RemoteError(str(e)) from None
-    lines = proc.stdout.decode("utf-8", "replace").strip().splitlines()
-    try:
-        out = json.loads(lines[-1]) if lines else None
-    except ValueError:
-        out = None
-    if not isinstance(out, dict):
-        err = proc.stderr.decode("utf-8", "replace").strip()[-800:]
-        hint = ""
-        if "runuser" in err or "does not exist" in err or "No such file" in err:
-            hint = " — is the bounce pipeline deployed? Run the deploy first."
-        raise RemoteError(f"host {host.name}: the bounce store answered nothing usable "
-                          f"(exit {proc.returncode}: {err or 'no message'}){hint}")
+    params = {"op": op, "db": mh.BOUNCE_DB, "secret": mh.BOUNCE_SECRET, **params}
+    out = package.call(host, "bounces", json.dumps(params), user=mh.BOUNCE_USER)
     if "error" in out:
-        raise RemoteError(f"host {host.name}: {out['error']}")
+        raise RemoteError(out["error"])
     return out["result"]
 
 

@@ -11,6 +11,7 @@ and retirements go through the ports of ``mailops.dkim.ports.default_ports``.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from datetime import UTC, datetime, timedelta
@@ -128,6 +129,7 @@ def _run(domains, inventory, dry_run, margin, wait_timeout, keystore, *, retire_
     from ..dkim.ports import PortsUnavailable, default_ports
     from ..dkim.report import format_results
     from ..dkim.rotation import rotate_dkim as run
+    from .progress import waiting
 
     margin_td = _margin(margin)
     clock = _clock()
@@ -147,7 +149,8 @@ def _run(domains, inventory, dry_run, margin, wait_timeout, keystore, *, retire_
     ports = None
     if not dry_run:
         try:
-            ports = default_ports(hosts, settings, inventory=inventory)
+            ports = default_ports(hosts, settings, inventory=inventory,
+                                  waiting=functools.partial(waiting, "dkim"))
         except PortsUnavailable as e:
             raise _error(str(e), 1) from None
     try:

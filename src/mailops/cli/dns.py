@@ -245,25 +245,12 @@ def zone(
 
 def _wait(records, timeout: float) -> None:
     from ..dns.wait import wait_for
+    from .progress import Progress, wait_reporter
 
-    tty = sys.stderr.isatty()
-    last = [-1]
-
-    def progress(p):
-        if tty:
-            nxt = f" — waiting for {p.waiting[0]}" if p.waiting else ""
-            typer.echo(f"\r{p.ready}/{p.total} served ({p.elapsed:.0f}s){nxt}\x1b[K",
-                       err=True, nl=False)
-        elif p.ready != last[0]:
-            typer.echo(f"{p.ready}/{p.total} record/server pairs served ({p.elapsed:.0f}s)",
-                       err=True)
-        last[0] = p.ready
-
-    try:
-        wait_for(records, timeout=timeout, progress=progress)
-    finally:
-        if tty:
-            typer.echo("", err=True)
+    with Progress("dns wait") as progress:
+        progress.step(f"{len(records)} record(s) on every authoritative name server "
+                      f"(up to {timeout:g}s)")
+        wait_for(records, timeout=timeout, progress=wait_reporter(progress))
     typer.echo(f"All {len(records)} record(s) are served by every authoritative name server.")
 
 
@@ -276,7 +263,7 @@ def wait(
     """Wait until every authoritative name server of each zone serves the expected records.
 
     Finds each zone's NS set and asks every server directly (no caching
-    resolver). $MAILOPS_DNS_NAMESERVERS=host:port,… replaces NS discovery.
+    resolver). The inventory's `dns_servers` replace NS discovery.
 
     Exit codes: 0 = all served, 1 = timed out or error.
     """

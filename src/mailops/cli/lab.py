@@ -23,9 +23,14 @@ def up() -> None:
     """Bring the lab up from scratch (clears leftovers of an interrupted run first)."""
     from ..lab.proc import LabError
     from ..lab.world import up as lab_up
+    from .progress import Progress
 
+    # Each message of world.up starts a step (bridge, BIND, image build, package
+    # installs, booting); its duration shows when the next one starts.
     try:
-        lab_up(log=lambda msg: typer.echo(f"lab: {msg}"))
+        with Progress("lab") as progress:
+            lab_up(log=lambda msg: (progress.note(msg) if msg.startswith("lab up in")
+                                    else progress.step(msg)))
     except LabError as e:
         _fail(e)
 

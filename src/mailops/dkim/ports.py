@@ -14,8 +14,9 @@ idempotent):
   else is touched). Adding a key publishes the old set plus the new record; a
   withdrawal publishes the set without the withdrawn record. The real port
   applies only the DKIM changes of the domain's ``mailops dns`` plan, so the
-  rotation never changes MX/SPF/DMARC records behind the operator's back; a
-  domain on the "manual" provider fails with the records to publish by hand.
+  rotation never changes MX/SPF/DMARC records behind the operator's back. A
+  domain on the "manual" provider fails with the records to publish by hand
+  until every authoritative server serves them; then the same run carries on.
 - ``wait_visible(domain, name, value, timeout) -> bool``: True once EVERY
   authoritative name server of the zone serves the TXT ``value`` at ``name``
   (queried directly, not through a cache); False after ``timeout`` seconds.
@@ -39,7 +40,8 @@ idempotent):
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -48,6 +50,10 @@ if TYPE_CHECKING:
     from ..inventory import InventoryHost as MailHost
     from ..inventory import MailSettings
     from .keystore import Key
+
+
+# title -> a context manager yielding a mailops.dns.wait progress callback (or None).
+Waiting = Callable[[str], AbstractContextManager]
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,10 @@ class RotationPorts(Protocol):
     def probe(self, domain: str, key: Key) -> bool: ...
 
     def destroy_on_hosts(self, domain: str, key: Key) -> None: ...
+
+
+class ManualPublish(RuntimeError):
+    """A ``manual`` domain's records are not served yet; the message holds them."""
 
 
 class PortsUnavailable(RuntimeError):
@@ -118,8 +128,9 @@ def _is_dkim_name(name: str, domain: str) -> bool:
 
 class _RealPorts:
     def __init__(self, hosts: list[MailHost], settings: MailSettings, funcs: dict,
-                 inventory: str | Path | None = None):
+                 inventory: str | Path | None = None, waiting: Waiting | None = None):
         self._hosts = hosts
+        self._waiting = waiting
         self._settings = settings
         self._f = funcs
         # The host ports run the real deploy (`pyinfra <inventory> deploy.py`): they need
@@ -142,12 +153,8 @@ class _RealPorts:
         plans = make_plan(self._all_settings(), dkim, only=[domain], known_selectors=known)
         for plan in plans:
             if plan.kind == "manual":
-                raise RuntimeError(
-                    f"{domain} uses dns.provider 'manual': mailops cannot publish its DKIM "
-                    "records. Publish these TXT records by hand (`mailops dns zone` prints "
-                    "them), or configure an rfc2136/cloudflare provider: "
-                    + "; ".join(f"{r.name} = {r.value!r}" for r in records)
-                )
+                self._published_by_hand(domain, records)
+                continue
             # A rotation changes DKIM keys only; `mailops dns apply` owns the rest.
             plan.changes = [c for c in plan.changes if _is_dkim_name(c.name, domain)]
             refused = plan.refused()
@@ -158,6 +165,26 @@ class _RealPorts:
                     "them and delete them by hand if they are really unused"
                 )
         apply_plan(plans)
+
+    def _published_by_hand(self, domain, records) -> None:
+        """``manual`` DNS: carry on once every authoritative server serves ``records``;
+        until then, fail with them as zone-file lines to publish by hand."""
+        from ..dns.records import records_for_hosts
+        from ..dns.wait import WaitError, wait_for
+        from ..dns.zonefile import render
+
+        names = {r.name for r in records}
+        wanted = [r for r in records_for_hosts(
+            self._all_settings(), {domain: [(r.selector, r.value) for r in records]})
+            if r.type == "TXT" and r.name in names]
+        try:
+            wait_for(wanted, timeout=0)  # one look at every server, no waiting
+        except WaitError as e:
+            raise ManualPublish(
+                f"{domain} uses dns.provider 'manual': publish these DKIM records at its DNS "
+                f"host, then run the same command again — it carries on once every "
+                f"authoritative name server serves them.\n{render(wanted)}"
+                f"Not yet served: {str(e).splitlines()[1].strip()}") from None
 
     def wait_visible(self, domain, name, value, timeout):
         from ..dns.query import nameservers_for
@@ -172,8 +199,10 @@ class _RealPorts:
             raise RuntimeError(f"{name}: the DNS layer has no DKIM record for it")
         # Finding the servers may fail for other reasons than time: that raises.
         servers = nameservers_for(wanted[0].zone)
+        title = f"TXT {name} on every authoritative name server (up to {timeout:g}s)"
         try:
-            wait_for(wanted, timeout=timeout, nameservers=servers)
+            with (self._waiting(title) if self._waiting else nullcontext()) as report:
+                wait_for(wanted, timeout=timeout, nameservers=servers, progress=report)
         except WaitError:
             return False
         return True
@@ -190,11 +219,13 @@ class _RealPorts:
 
 
 def default_ports(hosts: list[MailHost], settings: MailSettings,
-                  inventory: str | Path | None = None) -> RotationPorts:
+                  inventory: str | Path | None = None, waiting: Waiting | None = None
+                  ) -> RotationPorts:
     """The real ports, or PortsUnavailable naming every missing piece.
 
     ``inventory`` is the inventory file ``hosts`` were read from: deploying a key
-    runs the real deploy against it.
+    runs the real deploy against it. ``waiting(title)``, if given, is a context
+    manager yielding a progress callback for the DNS wait (the CLI's display).
 
     Checked up front, before the rotation generates or records anything, so a
     missing module can never leave a half-started rotation behind.
@@ -213,4 +244,4 @@ def default_ports(hosts: list[MailHost], settings: MailSettings,
             "or deployed. `mailops dkim status`, `mailops dkim rotate --dry-run` and "
             "`mailops dkim retire --dry-run` work with the keystore alone."
         )
-    return _RealPorts(hosts, settings, funcs, inventory)
+    return _RealPorts(hosts, settings, funcs, inventory, waiting)

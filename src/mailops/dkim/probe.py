@@ -2,8 +2,8 @@
 
 For each host that signs for the domain:
 
-1. over SSH, the host's ``python3`` runs :mod:`mailops.dkim.milter` (piped
-   on stdin: nothing is installed) against OpenDKIM's socket in the Postfix spool,
+1. on the host (through pyinfra's connector), the host package's milter probe
+   (:mod:`mailops.onhost.milter`) talks to OpenDKIM's socket in the Postfix spool,
    exactly where Postfix hands it every message. OpenDKIM signs a probe message
    From: probe@<domain> and returns the DKIM-Signature header. Nothing is sent;
    no key material leaves the host, only the signature.
@@ -25,10 +25,8 @@ probe port and is what `mailops check` reuses.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dkim
@@ -36,16 +34,15 @@ import dkim.util
 import dns.exception
 
 from ..dns.query import DnsQueryError, Server, ask, nameservers_for
-from ..hosts import ssh
+from ..hosts import package
 from ..services import opendkim as mh
-from . import milter
 
 if TYPE_CHECKING:
     from ..dkim.keystore import Key
     from ..inventory import InventoryHost as MailHost
 
 SOCKET = f"{mh.POSTFIX_SPOOL}/{mh.OPENDKIM_SOCKET}"
-PROBE_TIMEOUT = 60  # seconds for SSH + one milter conversation
+PROBE_TIMEOUT = 60  # seconds for the connection + one milter conversation
 
 
 class ProbeFailed(RuntimeError):
@@ -74,23 +71,20 @@ class HostVerdict:
 
 
 def sign_on_host(host: MailHost, domain: str) -> dict:
-    """Run the milter probe on ``host``; return its JSON (message, added headers)."""
-    script = Path(milter.__file__).read_bytes()
-    result = ssh.run(host, ["python3", "-", SOCKET, domain, host.settings.hostname],
-                     input=script, timeout=PROBE_TIMEOUT, check=False)
-    out = result.stdout.decode("utf-8", "replace").strip()
-    try:
-        data = json.loads(out.splitlines()[-1]) if out else {}
-    except ValueError:
-        data = {}
-    if result.returncode != 0 or "error" in data or "message" not in data:
-        why = data.get("error") or result.stderr.decode("utf-8", "replace").strip()[-500:]
+    """Run the milter probe on ``host``; return its result (message, added headers).
+
+    The host package's ``milter-probe`` command (mailops.onhost.milter), through
+    pyinfra's connector for the host, as root (or through sudo, as its data says):
+    OpenDKIM's socket is open to postfix and opendkim only.
+    """
+    data = package.call(host, "milter-probe", SOCKET, domain, host.settings.hostname,
+                        timeout=PROBE_TIMEOUT)
+    if "error" in data or "message" not in data.get("result", {}):
         raise ProbeFailed(
-            f"host {host.name}: {domain}: the signing probe failed against OpenDKIM at "
-            f"{SOCKET} (exit {result.returncode}: {why or 'no output'}); see "
-            "`systemctl status opendkim` and `journalctl -u opendkim` on the host"
-        )
-    return data
+            f"{domain}: the signing probe failed against OpenDKIM at {SOCKET} on host "
+            f"{host.name} ({data.get('error') or 'no message'}); see `systemctl status opendkim` "
+            "and `journalctl -u opendkim` on the host")
+    return data["result"]
 
 
 def signed_message(data: dict) -> tuple[bytes, list[str]]:
@@ -230,7 +224,7 @@ def probe_signing(hosts: list[MailHost], domain: str, key: Key) -> bool:
     for h in hosts:
         try:
             verdict = probe_host(h, domain, key, servers)
-        except (ProbeFailed, ssh.SshError) as e:
+        except ProbeFailed as e:
             failed.append(str(e))
             continue
         if not verdict.ok:

@@ -17,7 +17,8 @@ host: whatever else the inventory says now is applied too, exactly as
 
 Keys are only ever added by a deploy: the previous (now retiring) key file
 stays on the host, unused, until **destroy_key** removes it after its record
-was withdrawn. destroy_key removes that one file over SSH and nothing else, and
+was withdrawn. destroy_key removes that one file (the host package's
+``remove-key``, through pyinfra's connector for the host) and nothing else, and
 refuses while the host's KeyTable still names it (removing a key OpenDKIM is
 configured to sign with would make it fail every message).
 """
@@ -31,7 +32,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..hosts import ssh
+from ..hosts import package
 from ..inventory import is_domain
 from ..services import opendkim as mh
 from ..services.render import REPO_ROOT
@@ -128,18 +129,6 @@ def deploy_key(hosts: list[MailHost], domain: str, key: Key | None, *,
         )
 
 
-# Runs on the host: refuse while the KeyTable names the key, else remove it (idempotent).
-_DESTROY = r"""
-set -eu
-key=$1 table=$2
-if [ -f "$table" ] && grep -qF -- "$key" "$table"; then
-  echo "still named in $table" >&2
-  exit 3
-fi
-rm -f -- "$key"
-"""
-
-
 def destroy_key(hosts: list[MailHost], domain: str, key: Key, *,
                 inventory: str | Path | None = None) -> None:
     """Remove ``key``'s private key file from every host; succeed if it is already gone.
@@ -147,7 +136,7 @@ def destroy_key(hosts: list[MailHost], domain: str, key: Key, *,
     Only a retiring or retired key may be removed (its record is withdrawn first by
     the rotation), and only while no host's KeyTable still uses it.
     """
-    del inventory  # SSH data comes from the host data itself
+    del inventory  # the connection data comes from the host data itself
     hosts = _hosts_or_fail(hosts, domain)
     if key.domain != domain or not is_selector(key.selector):
         raise HostKeyError(f"key {key.selector!r} of {key.domain}: not a key of {domain}")
@@ -160,16 +149,15 @@ def destroy_key(hosts: list[MailHost], domain: str, key: Key, *,
     table = f"{mh.OPENDKIM_DIR}/KeyTable"
     failures = []
     for h in hosts:
-        result = ssh.run(h, ["sh", "-c", _DESTROY, "sh", path, table], check=False)
-        if result.returncode == 3:
+        out = package.call(h, "remove-key", path, table)
+        if out.get("in_use"):
             failures.append(
                 f"host {h.name}: {table} still names {path}; the host may still sign with "
                 f"{key.selector}. Run the deploy (`pyinfra <inventory> deploy.py`) so it signs "
                 "with the active key, then `mailops dkim retire` again"
             )
-        elif result.returncode != 0:
-            err = result.stderr.decode("utf-8", "replace").strip()[-500:]
-            failures.append(f"host {h.name}: removing {path} failed (exit "
-                            f"{result.returncode}): {err}")
+        elif "error" in out:
+            failures.append(f"removing {path} failed: {out['error']}")
     if failures:
         raise HostKeyError("; ".join(failures))
+

@@ -12,12 +12,12 @@ Three kinds of server, one choice per question:
 - **system**: this machine's resolver (/etc/resolv.conf), for everything
   outside mailops's zones: an SPF ``include:`` of a mail provider, the target
   of a CNAME into another zone, PTR records, blocklists.
-- ``MAILOPS_DNS_NAMESERVERS=host:port,…`` replaces NS discovery (tests, split
-  horizon, a hidden primary). Such a server may be authoritative-only (the
-  lab's BIND, a test Knot): it answers for its own zones and REFUSES or fails
-  others, so a name outside the zones mailops publishes is then asked through
-  :meth:`Dns.resolver_for` — the override first, the system resolver when the
-  override cannot answer.
+- the inventory's ``dns_servers`` (or, for one run, ``MAILOPS_DNS_NAMESERVERS=
+  host:port,…``) replace NS discovery (split horizon, a hidden primary, the
+  lab). Such a server may be authoritative-only (the lab's BIND, a test Knot):
+  it answers for its own zones and REFUSES or fails others, so a name outside
+  the zones mailops publishes is then asked through :meth:`Dns.resolver_for` —
+  the override first, the system resolver when the override cannot answer.
 """
 
 from __future__ import annotations
@@ -64,9 +64,19 @@ def parse_servers(text: str) -> list[Server]:
     return out
 
 
+# The loaded inventory's ``dns_servers`` (mailops.inventory.load_inventory sets them).
+_INVENTORY_SERVERS: list[Server] = []
+
+
+def use_inventory_servers(servers: Iterable[str]) -> None:
+    """Ask these servers (the inventory's ``dns_servers``) for the rest of this run."""
+    _INVENTORY_SERVERS[:] = [s for text in servers for s in parse_servers(text)]
+
+
 def override_servers() -> list[Server]:
-    """The servers of ``MAILOPS_DNS_NAMESERVERS``, or [] when it is not set."""
-    return parse_servers(os.environ.get(ENV, ""))
+    """The servers that replace NS discovery: ``MAILOPS_DNS_NAMESERVERS`` when set, else
+    the inventory's ``dns_servers``; [] when neither names any."""
+    return parse_servers(os.environ.get(ENV, "")) or list(_INVENTORY_SERVERS)
 
 
 def resolver(servers: Sequence[Server] | None = None, timeout: float = TIMEOUT
@@ -92,8 +102,8 @@ def nameservers_for(zone: str, override: Sequence[Server] | None = None) -> list
         targets = [r.target.to_text() for r in system.resolve(zone, "NS")]
     except dns.exception.DNSException as e:
         raise DnsQueryError(f"{zone}: could not find its name servers (NS lookup failed: {e}) "
-                            "— check the delegation at the registrar, or set "
-                            f"{ENV}=host:port,… to ask given servers") from None
+                            "— check the delegation at the registrar, or name the servers to ask "
+                            "in the inventory (`dns_servers`)") from None
     out = []
     for t in sorted(targets):
         for rdtype in ("A", "AAAA"):

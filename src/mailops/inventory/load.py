@@ -173,7 +173,16 @@ def load_inventory(path: str | Path) -> Inventory:
         raise SettingsError([(f"{path}: found no such file; expected a pyinfra inventory "
                              "such as inventories/prod.py")], str(path))
     namespace = _run_file(path, {"__name__": "inventory"})
-    return inventory_of(_host_data(namespace, path), str(path))
+    inventory = inventory_of(_host_data(namespace, path), str(path))
+    _use_lookup_settings(inventory)
+    return inventory
+
+
+def _use_lookup_settings(inventory: Inventory) -> None:
+    """The inventory's ``dns_servers`` answer this run's DNS questions (mailops.dns.query)."""
+    from ..dns.query import use_inventory_servers
+
+    use_inventory_servers(dict.fromkeys(s for h in inventory for s in h.settings.dns_servers))
 
 
 def for_deploy(pyinfra_inventory: Any) -> Inventory:

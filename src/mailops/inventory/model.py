@@ -19,7 +19,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from .types import (
     IP,
@@ -250,10 +250,42 @@ class MailSettings(_Model):
     # DNS blocklist zones `mailops check` looks the host's addresses up in (e.g.
     # "zen.spamhaus.org"; mind their terms of use). Empty (default): no lookups.
     blocklists: Annotated[tuple[DnsName, ...], List] = ()
+    # --- what the operator's machine uses to look at this mail system ---
+    # Name servers ("192.0.2.53", "192.0.2.53:5353", "[2001:db8::53]:53") that `mailops`
+    # asks on the operator's machine — `check`, `dns wait`, the DNS waits of
+    # `rotate-dkim`, the DKIM probe — INSTEAD of each zone's NS set and the system
+    # resolver: for a split-horizon, hidden-primary or lab DNS. Empty (default): the
+    # public DNS. $MAILOPS_DNS_NAMESERVERS, when set, still wins (a one-off override).
+    dns_servers: Annotated[tuple[str, ...], List] = ()
+    # A PEM file of CA certificates `mailops check` trusts when it verifies TLS
+    # (STARTTLS/465 certificates, the MTA-STS policy over HTTPS) instead of the system
+    # store: a private or lab CA. Unset (default): the system store (or $SSL_CERT_FILE).
+    trust_anchors: Path | None = None
+
+    @field_validator("dns_servers")
+    @classmethod
+    def _servers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import ipaddress
+
+        from ..dns.query import parse_servers
+
+        for item in value:
+            try:
+                ((host, port),) = parse_servers(item)
+                ipaddress.ip_address(host)
+                if not 0 < port < 65536:
+                    raise ValueError
+            except ValueError:
+                raise ValueError(f"found {item!r}; expected an IP address with an optional "
+                                 "port, such as 192.0.2.53, 192.0.2.53:5353 or "
+                                 "[2001:db8::53]:53") from None
+        return value
 
     @model_validator(mode="after")
     def _expand(self) -> MailSettings:
         object.__setattr__(self, "keystore", Path(self.keystore).expanduser())
+        if self.trust_anchors is not None:
+            object.__setattr__(self, "trust_anchors", Path(self.trust_anchors).expanduser())
         return self
 
     @cached_property

@@ -19,15 +19,15 @@ from .paths import POSTFIX_MAPS_DIR
 
 BOUNCE_USER = "mailops-bounce"  # runs the hook (pipe(8) user=); owns the database
 BOUNCE_SERVICE = "mailops-bounce"  # the master.cf pipe service transport_maps names
-BOUNCE_LIB = "/usr/local/lib/mailops/bounce"  # the hook and its stdlib-only siblings
 BOUNCE_STATE_DIR = "/var/lib/mailops"
 BOUNCE_DB = f"{BOUNCE_STATE_DIR}/bounces.sqlite3"  # = bounce.config.DEFAULT_DB_PATH
 BOUNCE_QUARANTINE = f"{BOUNCE_STATE_DIR}/quarantine"
 BOUNCE_SECRET = "/etc/mailops/bounce-secret"  # made on the host, never leaves it
 SUPPRESSION_MAP = f"{POSTFIX_MAPS_DIR}/suppression.cf"  # sqlite_table(5), via proxymap
-# The modules of mailops.bounce the hook imports (directly or through parse/store);
+# The modules of mailops.bounce the hook imports (directly or through parse/store), part
+# of the host package (mailops.services.onhost) as its subpackage ``bounce``;
 # tests/unit/test_bounce_wiring.py checks this list against the real imports.
-BOUNCE_HOOK_MODULES = ("hook", "hookmain", "config", "parse", "report", "message", "mime",
+BOUNCE_HOOK_MODULES = ("hookmain", "config", "parse", "report", "message", "mime",
                        "dsn", "legacy", "arf", "notice", "autoreply", "classify", "rules",
                        "lazyre", "store", "verp")
 
@@ -67,7 +67,9 @@ def bounce_sender_map(settings: MailSettings, logins: Sequence[str]
 def bounce_pipe_argv() -> list[str]:
     """The master.cf argv= of the pipe service (pipe(8) expands ${sender} ${recipient};
     a null sender arrives as MAILER-DAEMON)."""
-    return ["/usr/bin/python3", "-S", f"{BOUNCE_LIB}/hook.py", "--db", BOUNCE_DB,
+    from .onhost import HOOK_SCRIPT
+
+    return ["/usr/bin/python3", "-S", HOOK_SCRIPT, "--db", BOUNCE_DB,
             "--quarantine", BOUNCE_QUARANTINE, "--secret-file", BOUNCE_SECRET,
             "${sender}", "${recipient}"]
 

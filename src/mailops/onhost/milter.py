@@ -1,11 +1,13 @@
 """A minimal milter client (Sendmail milter protocol v6): ask OpenDKIM to sign a probe.
 
-Runs ON the mail host with the system ``python3`` — standard library only, no
-mailops imports — fed on stdin by :mod:`mailops.dkim.probe` over SSH
-(``python3 - <socket> <domain>``). It plays the part Postfix plays for every
+Runs ON the mail host with the system ``python3`` — standard library only — as
+``python3 -S -m mailops_host milter-probe SOCKET DOMAIN [HOSTNAME]``, which
+:mod:`mailops.dkim.probe` runs through pyinfra's connector for the host. It
+plays the part Postfix plays for every
 submitted message: connect to OpenDKIM's socket, negotiate, send the SMTP
 stages and the headers and body of one probe message, and collect the header
-changes OpenDKIM asks for at end of message. It prints one JSON object:
+changes OpenDKIM asks for at end of message. Its result (printed as JSON under
+``"result"`` by the package's __main__):
 
     {"message": "<the probe message, CRLF>", "final": "c",
      "added": [{"action": "i", "index": 0, "name": "DKIM-Signature", "value": "..."}],
@@ -22,10 +24,8 @@ one command byte, then the data; strings are NUL-terminated.
 from __future__ import annotations
 
 import email.utils
-import json
 import socket
 import struct
-import sys
 import uuid
 
 # --------------------------------------------------------------------------- protocol constants
@@ -270,20 +270,14 @@ def run_probe(socket_path: str, domain: str, *, hostname: str = "localhost",
     return result
 
 
-def main(argv: list[str]) -> int:
+def command(argv: list[str]) -> dict:
+    """``milter-probe SOCKET DOMAIN [HOSTNAME]`` -> ``{"result": …}`` or ``{"error": …}``."""
     if len(argv) not in (2, 3):
-        print("usage: python3 - SOCKET DOMAIN [HOSTNAME] < milter.py", file=sys.stderr)
-        return 2
+        return {"error": "usage: python3 -S -m mailops_host milter-probe SOCKET DOMAIN "
+                         "[HOSTNAME]"}
     socket_path, domain = argv[0], argv[1]
     hostname = argv[2] if len(argv) == 3 else socket.getfqdn()
     try:
-        result = run_probe(socket_path, domain, hostname=hostname)
+        return {"result": run_probe(socket_path, domain, hostname=hostname)}
     except (MilterError, OSError) as e:
-        print(json.dumps({"error": f"{type(e).__name__}: {e}"}))
-        return 1
-    print(json.dumps(result))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+        return {"error": f"{type(e).__name__}: {e}"}
