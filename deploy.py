@@ -11,13 +11,16 @@ from pyinfra import host, inventory
 
 from mailops.dkim.plan import SIGN_WITH_DATA, signing_plan
 from mailops.inventory import for_deploy
-from tasks import base, bounce, dovecot, mta_sts, opendkim, postfix, tls
+from tasks import base, bounce, dovecot, mta_sts, opendkim, postfix, relay, tls
 
 mail = for_deploy(inventory)
 settings = mail.host(host.name).settings
 # Which key each domain signs with, read from the keystore once (never written); a
 # rotation names its key with `--data mailops_dkim_sign_with=<domain>=<selector>`.
 dkim_plan = signing_plan(settings, override=host.data.get(SIGN_WITH_DATA))
+# Relay credentials come from the environment: a missing one stops here, before any
+# operation, naming the variable.
+relay.require_credentials(settings)
 
 base.configure(settings)
 tls.configure(settings)
@@ -26,4 +29,5 @@ mta_sts.configure(settings, mail.settings)
 dovecot.configure(settings)
 opendkim.configure(settings, dkim_plan)
 bounce.configure(settings)  # before Postfix, whose config names its user, hook and DB
+relay.configure(settings)  # before Postfix, whose relay services read its files
 postfix.configure(settings)

@@ -24,7 +24,7 @@ from mailops.inventory import MailSettings
 from mailops.services.paths import POSTFIX_DIR, POSTFIX_MAPS_DIR
 from mailops.services.postfix import MAPS, postfix_context
 
-from . import tls
+from . import relay, tls
 from ._common import install_mail_packages, template
 
 
@@ -46,7 +46,7 @@ def configure(settings: MailSettings) -> None:
         ops.append(template(f"Render {POSTFIX_MAPS_DIR}/{table}", f"postfix/{table}.j2",
                             f"{POSTFIX_MAPS_DIR}/{table}", ctx))
 
-    changed = any_changed(*ops, *tls.changes())
+    changed = any_changed(*ops, *tls.changes(), *relay.changes())
     # `postfix check` fails on fatal configuration errors: stop before reloading.
     server.shell(name="Check the Postfix configuration (postfix check)",
                  commands=["postfix check"], _if=changed)
