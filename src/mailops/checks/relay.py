@@ -89,20 +89,26 @@ def spf_verdict(record: str | None, include: str, include_record: str | None,
 # --------------------------------------------------------------------------- probes
 
 
-def _connect(route: RelayRoute, ctx: ssl.SSLContext) -> smtplib.SMTP:
-    host, port = route.relay.host, route.relay.port
+def _connect(address: str, route: RelayRoute, ctx: ssl.SSLContext) -> smtplib.SMTP:
+    """An SMTP session with ``address`` in TLS verified for the relay's NAME (the address
+    comes from the DNS mailops asks, which may not be this machine's resolver)."""
     if route.wrappermode:
-        s = smtplib.SMTP_SSL(host, port, timeout=TIMEOUT, local_hostname=_helo(), context=ctx)
+        s: smtplib.SMTP = smtplib.SMTP_SSL(timeout=TIMEOUT, local_hostname=_helo(),
+                                           context=ctx)
     else:
-        s = smtplib.SMTP(host, port, timeout=TIMEOUT, local_hostname=_helo())
+        s = smtplib.SMTP(timeout=TIMEOUT, local_hostname=_helo())
+    s._host = route.relay.host  # the name TLS verifies (SNI and certificate)
+    s.connect(address, route.relay.port)
+    if not route.wrappermode:
         s.starttls(context=ctx)
     s.ehlo()
     return s
 
 
-def auth_probe(route: RelayRoute, user: str, password: str) -> tuple[int, str]:
+def auth_probe(address: str, route: RelayRoute, user: str, password: str
+               ) -> tuple[int, str]:
     """EHLO, TLS, AUTH; QUIT. (code, text) of the AUTH reply. Never MAIL FROM."""
-    s = _connect(route, ssl.create_default_context())
+    s = _connect(address, route, ssl.create_default_context())
     try:
         code, text = s.login(user, password)
         return code, text.decode(errors="replace")
@@ -125,6 +131,13 @@ def host_queue(h: MailHost) -> list[dict]:
 # --------------------------------------------------------------------------- the checks
 
 
+def _address(ctx: Context, name: str) -> str:
+    found = ctx.dns.addresses(name)
+    if not found:
+        raise OSError(f"{name} has no A/AAAA record")
+    return found[0]
+
+
 def check_relays(ctx: Context, h: MailHost) -> list[Finding]:
     subject = f"host {h.settings.hostname}"
     out: list[Finding] = []
@@ -140,15 +153,25 @@ def check_relays(ctx: Context, h: MailHost) -> list[Finding]:
                                 f"an A/AAAA record for {r.host}",
                                 "all mail through this relay stays queued",
                                 f"check the relay's name in {route.where}.host")]
-            with socket.create_connection((r.host, r.port), timeout=TIMEOUT):
-                pass
+            try:
+                with socket.create_connection((addresses[0], r.port), timeout=TIMEOUT):
+                    pass
+            except OSError as e:
+                return [Finding(subject, f"{name} reachable", FAIL,
+                                f"no TCP connection to {r.host} ({addresses[0]}) port "
+                                f"{r.port}: {e.strerror or e}",
+                                "the relay to accept connections on its submission port",
+                                "mail through this relay stays deferred on the host (none "
+                                "is sent another way)",
+                                "check the relay's status and that the host may reach "
+                                f"port {r.port} (firewall); or fix {route.where}.host/port")]
             return [Finding(subject, f"{name} reachable", OK,
-                            f"TCP connection to {r.host} ({', '.join(addresses)}) port {r.port}")]
+                            f"TCP connection to {r.host} ({addresses[0]}) port {r.port}")]
 
         def cert(r=r, name=name) -> list[Finding]:
             from cryptography import x509
 
-            der, error = served_certificate(r.host, r.port, "tls", r.host)
+            der, error = served_certificate(_address(ctx, r.host), r.port, "tls", r.host)
             c = x509.load_der_x509_certificate(der)
             error = error or _name_error(c, r.host)
             status, found = cert_verdict(c.not_valid_after_utc, ctx.now, error)
@@ -167,7 +190,7 @@ def check_relays(ctx: Context, h: MailHost) -> list[Finding]:
                 return [Finding(subject, f"{name} AUTH", WARN,
                                 f"not checked: ${r.username_env} / ${r.password_env} not in "
                                 "this environment")]
-            code, text = auth_probe(route, user, password)
+            code, text = auth_probe(_address(ctx, r.host), route, user, password)
             status, found = auth_verdict(code, text, user)
             return [Finding(subject, f"{name} AUTH", status, found,
                             "235 Authentication succeeded",

@@ -28,16 +28,19 @@ def _write_key(path: Path, key) -> None:
     )
 
 
-def make_ca_and_cert(directory: Path, names: list[str], addresses: list[str]) -> None:
+def make_ca_and_cert(directory: Path, names: list[str], addresses: list[str],
+                     ca_name: str = "mailops lab CA") -> None:
+    """A CA (``ca_name``: distinct per CA, so a client holding several finds the right
+    issuer by name) and a server certificate for ``names``/``addresses`` from it."""
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o700)
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mailops lab CA")])
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ca_name)])
     ca = (
         x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
+        .subject_name(subject)
+        .issuer_name(subject)
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
