@@ -47,7 +47,9 @@ def require_credentials(settings: MailSettings) -> None:
         svc.require_credentials(settings)
         svc.check_sasl_values(settings)
     except SettingsError as e:
-        raise DeployError(f"{host.name}: {e}") from None
+        lines = "\n".join(f"  - {p}" for p in e.problems)
+        raise DeployError(f"relay credentials: {len(e.problems)} problem(s) found in the "
+                          f"environment; nothing was changed on any host.\n{lines}") from None
 
 
 @deploy("Relay (smarthost)")
