@@ -105,6 +105,13 @@ def relay_findings(report: dict, port: int = 587) -> dict[str, dict]:
             if f["check"].startswith(prefix)}
 
 
+def held_at_mx1(lab, what: str) -> tuple[str, dict]:
+    """alice sends; (token, queue record) once Postfix defers it with ``what`` in the reply."""
+    msg, token = new_message(ALICE, "someone@remote.test")
+    submit(lab, ALICE, msg)
+    return token, wait_deferred(what)
+
+
 def flush_and_receive(lab, token: str):
     on("mx1", "postqueue -f")
     return received_at_remote(lab, token, timeout=90)
@@ -179,9 +186,7 @@ def test_a_wrong_password_defers_visibly_and_delivers_once_fixed(lab, relay_env)
     on("relay", f"cp -p {passwd} {passwd}.good && "
                 f"sed -i 's/^mx1-example: .*/mx1-example: changed-by-the-provider/' {passwd}")
     try:
-        msg, token = new_message(ALICE, "someone@remote.test")
-        submit(lab, ALICE, msg)
-        deferred = wait_deferred("535")
+        token, deferred = held_at_mx1(lab, "535")
         assert "Incorrect authentication data" in deferred["delay_reason"]
         lines = relay_findings(check(relay_env, lab))
         assert lines["AUTH"]["status"] == "fail" and "535" in lines["AUTH"]["found"]
@@ -199,9 +204,7 @@ def test_a_wrong_password_defers_visibly_and_delivers_once_fixed(lab, relay_env)
 def test_a_stopped_relay_keeps_mail_queued_until_it_is_back(lab, relay_env):
     on("relay", "systemctl stop exim4")
     try:
-        msg, token = new_message(ALICE, "someone@remote.test")
-        submit(lab, ALICE, msg)
-        deferred = wait_deferred("Connection refused")
+        token, deferred = held_at_mx1(lab, "Connection refused")
         assert RELAY.fqdn in deferred["delay_reason"]
         lines = relay_findings(check(relay_env, lab))
         assert lines["reachable"]["status"] == "fail"
@@ -213,9 +216,7 @@ def test_a_stopped_relay_keeps_mail_queued_until_it_is_back(lab, relay_env):
 def test_a_relay_refusing_the_sender_defers_instead_of_bouncing(lab, relay_env):
     on("relay", "echo '*@example.test' > /etc/exim4/refused-senders")
     try:
-        msg, token = new_message(ALICE, "someone@remote.test")
-        submit(lab, ALICE, msg)
-        deferred = wait_deferred("sender not allowed by this relay")
+        token, deferred = held_at_mx1(lab, "sender not allowed by this relay")
         # soft_bounce on the relay service: the relay's 550 is held, not bounced to alice.
         assert "550" in deferred["delay_reason"], deferred
     finally:

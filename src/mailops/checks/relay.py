@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from ..dns.query import txt_values
 from ..services.relay import RelayRoute, routes
 from .report import DEPLOY, DNS_APPLY, FAIL, OK, WARN, Finding, guard
-from .tls import EXPIRY_MARGIN, _helo, _name_error, cert_verdict, served_certificate
+from .tls import EXPIRY_MARGIN, _helo, served_verdict
 
 if TYPE_CHECKING:
     from ..inventory import InventoryHost as MailHost
@@ -169,12 +169,8 @@ def check_relays(ctx: Context, h: MailHost) -> list[Finding]:
                             f"TCP connection to {r.host} ({addresses[0]}) port {r.port}")]
 
         def cert(r=r, name=name) -> list[Finding]:
-            from cryptography import x509
-
-            der, error = served_certificate(_address(ctx, r.host), r.port, "tls", r.host)
-            c = x509.load_der_x509_certificate(der)
-            error = error or _name_error(c, r.host)
-            status, found = cert_verdict(c.not_valid_after_utc, ctx.now, error)
+            status, found = served_verdict(_address(ctx, r.host), r.port, "tls", r.host,
+                                           ctx.now)
             return [Finding(subject, f"{name} TLS certificate", status, found,
                             f"a certificate for {r.host} that verifies against the system "
                             f"trust store, valid for {EXPIRY_MARGIN.days}+ days",
