@@ -139,9 +139,9 @@ def test_alice_mail_reaches_remote_through_the_relay_signed_and_aligned(lab, rel
     assert str(got["Return-Path"]).strip("<>") == rp
     # DKIM: signed by example.test's own key, verifies after the relay, Message-ID not
     # in the signature (a relay such as SES rewrites it).
-    sig = str(got["DKIM-Signature"]).replace(" ", "").replace("\n", "")
+    sig = re.sub(r"\s", "", str(got["DKIM-Signature"]))
     assert "d=example.test" in sig
-    signed = re.search(r"h=([^;]+)", sig).group(1).lower().split(":")
+    signed = re.search(r"(?:^|;)h=([^;]+)", sig).group(1).lower().split(":")
     assert "message-id" not in signed and "from" in signed
     assert dkim.verify(got.as_bytes(), dnsfunc=lab_dnsfunc)
     results = " ".join(str(v) for v in got.get_all("Authentication-Results", []))
