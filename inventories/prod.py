@@ -35,6 +35,11 @@ MAILOPS = {
     # `mailops check` looks the host's addresses up in these DNS blocklists (mind
     # their terms of use; default: none).
     "blocklists": ["zen.spamhaus.org"],
+    # Port 25 blocked by the provider? Send through a relay (README, "Sending through a
+    # relay"); credentials from the environment at deploy time:
+    #   "relay": {"host": "email-smtp.eu-west-1.amazonaws.com", "port": 587,
+    #             "username_env": "MAILOPS_RELAY_USER",
+    #             "password_env": "MAILOPS_RELAY_PASSWORD", "spf_include": "amazonses.com"},
     "message_size_limit": "50M",
     "default_quota": "2G",
     "domains": {
