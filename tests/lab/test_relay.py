@@ -57,7 +57,9 @@ def relay_env(lab, lab_dns, lab_env):
     direct = {k: v for k, v in env.items() if not k.startswith("MAILOPS_RELAY")}
     direct["MAILOPS_LAB_RELAY"] = "0"
     result = deploy("inventories/lab.py", env=direct)
-    assert result.returncode == 0 and result.errors == 0, result.output[-5000:]
+    assert result.returncode == 0 and result.errors == 0, result.output[-3000:] + on(
+        "mx1", "systemctl status postfix@- --no-pager; journalctl -q -o cat -n 40 -u postfix@-",
+        check=False).stdout
     _publish(direct)
 
 
