@@ -114,6 +114,12 @@ def held_at_mx1(lab, what: str) -> tuple[str, dict]:
     return token, wait_deferred(what)
 
 
+def not_at_remote(lab, token: str) -> bool:
+    """Nothing was sent another way: the held message has not reached `remote`."""
+    sink = lab.rootfs("remote") / "home/sink/Maildir/new"
+    return not any(token.encode() in p.read_bytes() for p in sink.glob("*"))
+
+
 def flush_and_receive(lab, token: str):
     on("mx1", "postqueue -f")
     return received_at_remote(lab, token, timeout=90)
@@ -195,8 +201,7 @@ def test_a_wrong_password_defers_visibly_and_delivers_once_fixed(lab, relay_env)
         assert lines["queue"]["status"] == "fail"
         assert "1 recipient(s) deferred" in lines["queue"]["found"]
         assert "535" in lines["queue"]["found"]
-        sink = lab.rootfs("remote") / "home/sink/Maildir/new"
-        assert not any(token.encode() in p.read_bytes() for p in sink.glob("*"))
+        assert not_at_remote(lab, token)
     finally:
         on("relay", f"mv {passwd}.good {passwd}")
     got = flush_and_receive(lab, token)
@@ -208,6 +213,7 @@ def test_a_stopped_relay_keeps_mail_queued_until_it_is_back(lab, relay_env):
     try:
         token, deferred = held_at_mx1(lab, "Connection refused")
         assert RELAY.fqdn in deferred["delay_reason"]
+        assert not_at_remote(lab, token)
         lines = relay_findings(check(relay_env, lab))
         assert lines["reachable"]["status"] == "fail"
     finally:
@@ -221,6 +227,7 @@ def test_a_relay_refusing_the_sender_defers_instead_of_bouncing(lab, relay_env):
         token, deferred = held_at_mx1(lab, "sender not allowed by this relay")
         # soft_bounce on the relay service: the relay's 550 is held, not bounced to alice.
         assert "550" in deferred["delay_reason"], deferred
+        assert not_at_remote(lab, token)
     finally:
         on("relay", ": > /etc/exim4/refused-senders")
     flush_and_receive(lab, token)
