@@ -11,13 +11,16 @@ from pyinfra import host, inventory
 
 from mailops.dkim.plan import SIGN_WITH_DATA, signing_plan
 from mailops.inventory import for_deploy
-from tasks import base, bounce, dovecot, milter_watchdog, mta_sts, opendkim, postfix, tls
+from tasks import base, bounce, dovecot, milter_watchdog, mta_sts, opendkim, postfix, relay, tls
 
 mail = for_deploy(inventory)
 settings = mail.host(host.name).settings
 # Which key each domain signs with, read from the keystore once (never written); a
 # rotation names its key with `--data mailops_dkim_sign_with=<domain>=<selector>`.
 dkim_plan = signing_plan(settings, override=host.data.get(SIGN_WITH_DATA))
+# Relay credentials come from the environment: a missing one stops here, before any
+# operation, naming the variable.
+relay.require_credentials(settings)
 
 base.configure(settings)
 tls.configure(settings)
@@ -29,4 +32,5 @@ bounce.configure(settings)  # before Postfix, whose config names its user, hook 
 # A hung OpenDKIM (socket open, no answers) is restarted by a timer; its probe is the
 # host package's milter client, which bounce.configure installs.
 milter_watchdog.configure(settings, dkim_plan)
+relay.configure(settings)  # before Postfix, whose relay services read its files
 postfix.configure(settings)

@@ -90,6 +90,23 @@ MAILOPS = {
 }
 
 
+# Relay: direct delivery by default (most lab tests expect it). MAILOPS_LAB_RELAY=1 sends
+# through the lab's smarthost `relay` (Exim, SASL over TLS): example.test through the
+# top-level relay on 587, tenant2.test through its own account on 465. The credentials
+# are the operator's to export (tests read them from the lab state), never written here.
+if os.environ.get("MAILOPS_LAB_RELAY") == "1":
+    _relay = _lab.info["relay"]
+    MAILOPS["relay"] = {"host": _relay["fqdn"], "port": 587,
+                        "username_env": "MAILOPS_RELAY_USER",
+                        "password_env": "MAILOPS_RELAY_PASSWORD",
+                        "spf_include": _relay["spf_include"]}
+    MAILOPS["domains"]["tenant2.test"]["relay"] = {
+        "host": _relay["fqdn"], "port": 465,
+        "username_env": "MAILOPS_RELAY_TENANT2_USER",
+        "password_env": "MAILOPS_RELAY_TENANT2_PASSWORD",
+        "spf_include": _relay["spf_include"]}
+
+
 mail_servers = [
     (
         "mx1.example.test",

@@ -38,6 +38,11 @@ MAILOPS = {
     # What `mailops` on YOUR machine asks (defaults: the public DNS, the system trust
     # store). Only for a split-horizon/hidden DNS or a private CA, e.g.:
     # "dns_servers": ["192.0.2.53:53"], "trust_anchors": "~/ca/example-root.pem",
+    # Port 25 blocked by the provider? Send through a relay (README, "Sending through a
+    # relay"); credentials from the environment at deploy time:
+    #   "relay": {"host": "email-smtp.eu-west-1.amazonaws.com", "port": 587,
+    #             "username_env": "MAILOPS_RELAY_USER",
+    #             "password_env": "MAILOPS_RELAY_PASSWORD", "spf_include": "amazonses.com"},
     "message_size_limit": "50M",
     "default_quota": "2G",
     "domains": {

@@ -24,7 +24,7 @@ from mailops.inventory import MailSettings
 from mailops.services.paths import POSTFIX_DIR, POSTFIX_MAPS_DIR, QUOTA_EOD_POLICY
 from mailops.services.postfix import MAPS, postfix_context
 
-from . import tls
+from . import relay, tls
 from ._common import TEMPLATES, install_mail_packages, template
 
 
@@ -52,7 +52,7 @@ def configure(settings: MailSettings) -> None:
                          src=str(TEMPLATES / "postfix/quota-eod-policy.py"),
                          dest=QUOTA_EOD_POLICY, user="root", group="root", mode="644"))
 
-    changed = any_changed(*ops, *tls.changes())
+    changed = any_changed(*ops, *tls.changes(), *relay.changes())
     # `postfix check` fails on fatal configuration errors: stop before reloading.
     server.shell(name="Check the Postfix configuration (postfix check)",
                  commands=["postfix check"], _if=changed)

@@ -5,7 +5,8 @@ First the records: exactly the list `mailops dns plan` publishes
 with what every authoritative server of its zone serves (checks.records). Then
 what needs more than DNS: the DKIM signing probe (checks.signing), the MTA-STS
 policy over HTTPS, the certificates on the mail ports and the open-relay probe
-(checks.tls), reverse DNS and blocklists (checks.reputation). One finding per
+(checks.tls), reverse DNS and blocklists (checks.reputation), and each relay
+(smarthost) the hosts send through (checks.relay). One finding per
 check, rendered by checks.report.
 
 DNS questions all go through ``mailops.dns.query.Dns``: names in mailops's zones
@@ -26,6 +27,7 @@ from ..dns.records import records_for_hosts
 from ..inventory import InventoryHost as MailHost
 from ..inventory import domains_of
 from .records import check_records
+from .relay import check_relay_spf, check_relays
 from .report import FAIL, Finding, guard, render
 from .reputation import check_blocklists, check_fcrdns
 from .signing import check_dkim_signing
@@ -44,8 +46,8 @@ class Context:
     probe: Callable | None  # mailops.dkim.probe.probe_signing, or None: not probed
 
 
-DOMAIN_CHECKS = (check_dkim_signing, check_mta_sts)
-HOST_CHECKS = (check_fcrdns, check_certificates, check_relay, check_blocklists)
+DOMAIN_CHECKS = (check_dkim_signing, check_mta_sts, check_relay_spf)
+HOST_CHECKS = (check_fcrdns, check_certificates, check_relay, check_blocklists, check_relays)
 
 
 def dkim_probe() -> Callable:

@@ -246,19 +246,14 @@ def check_mta_sts(ctx: Context, domain: str, serving: list[MailHost]) -> list[Fi
 
 
 def check_certificates(ctx: Context, h: MailHost) -> list[Finding]:
-    from cryptography import x509
 
     subject = f"host {h.settings.hostname}"
     address = (h.settings.ipv4 or h.settings.ipv6 or (h.settings.hostname,))[0]
     out = []
     for port, mode in TLS_PORTS:
         def one(port=port, mode=mode) -> list[Finding]:
-            der, error = served_certificate(address, port, mode, h.settings.hostname,
-                                            cafile=h.settings.trust_anchors)
-            cert = x509.load_der_x509_certificate(der)
-            if error is None:
-                error = _name_error(cert, h.settings.hostname)
-            status, found = cert_verdict(cert.not_valid_after_utc, ctx.now, error)
+            status, found = served_verdict(address, port, mode, h.settings.hostname, ctx.now,
+                                           cafile=h.settings.trust_anchors)
             return [Finding(subject, f"TLS certificate on {port}", status, found,
                             f"a certificate for {h.settings.hostname} that verifies and "
                             f"is valid for {EXPIRY_MARGIN.days}+ days",
@@ -267,6 +262,18 @@ def check_certificates(ctx: Context, h: MailHost) -> list[Finding]:
                             "" if status == OK else _cert_fix(h, ctx.inventory))]
         out += guard(subject, f"TLS certificate on {port}", one)
     return out
+
+
+def served_verdict(address: str, port: int, mode: str, hostname: str, now: dt.datetime,
+                   cafile: str | Path | None = None) -> tuple[str, str]:
+    """(status, found) for the certificate ``address``:``port`` serves for ``hostname``."""
+    from cryptography import x509
+
+    der, error = served_certificate(address, port, mode, hostname, cafile=cafile)
+    cert = x509.load_der_x509_certificate(der)
+    if error is None:
+        error = _name_error(cert, hostname)
+    return cert_verdict(cert.not_valid_after_utc, now, error)
 
 
 def _name_error(cert, hostname: str) -> str | None:

@@ -121,8 +121,11 @@ def _mailto(address: str) -> str:
     return f"mailto:{local}@{domain}"
 
 
-def spf_value(d: Domain) -> str:
+def spf_value(d: Domain, relay_includes: Sequence[str] = ()) -> str:
     """``v=spf1 mx [ip4:…] [ip6:…] [include:…] <all>`` (RFC 7208 §5).
+
+    ``relay_includes``: the ``spf_include`` of every relay (smarthost) the domain's
+    mail leaves through; a receiver sees the relay's address, not the host's.
 
     Merge rules: the MX hosts are always authorised; configured ip4, ip6 and
     include terms follow in that order, duplicates dropped, first-seen order
@@ -132,7 +135,7 @@ def spf_value(d: Domain) -> str:
     terms = ["mx"]
     terms += [f"ip4:{n}" for n in d.spf.ip4]
     terms += [f"ip6:{n}" for n in d.spf.ip6]
-    terms += [f"include:{n}" for n in d.spf.include]
+    terms += [f"include:{n}" for n in (*d.spf.include, *relay_includes)]
     seen: list[str] = []
     for t in terms:
         if t not in seen:
@@ -248,7 +251,12 @@ def records_for_hosts(hosts: Sequence[MailSettings], dkim: DkimKeys) -> list[Rec
             f"receivers deliver mail for {name} to {', '.join(mx_hosts)} (RFC 5321 §5.1)",
             REQUIRED, name)
         extra = " and listed senders" if d.spf.include or d.spf.ip4 or d.spf.ip6 else ""
-        add(name, "TXT", [spf_value(d)],
+        relays = list(dict.fromkeys(r.spf_include for h in serving[name]
+                                    for r in h.relays_of(h.domain(name)) if r.spf_include))
+        if relays:
+            extra += (f" and the relay{'s' if len(relays) > 1 else ''} its mail leaves "
+                      f"through ({', '.join(relays)}: the receiver sees the relay's address)")
+        add(name, "TXT", [spf_value(d, relays)],
             f"SPF: only the MX hosts{extra} may send as {name}; others {_ALL[d.spf.all]} "
             "(RFC 7208 §5)",
             REQUIRED, name, match="v=spf1")

@@ -28,6 +28,7 @@ from .model import (
     MailboxSettings,
     MailSettings,
     MtaSts,
+    Relay,
     Spf,
     Tls,
     TlsRpt,
@@ -36,7 +37,7 @@ from .types import is_address, is_dns_name, is_domain, is_password_hash
 
 __all__ = [
     "DKIM_ALGORITHMS", "Dkim", "Dmarc", "DnsProvider", "Domain", "Inventory", "InventoryHost",
-    "MailSettings", "Mailbox", "MailboxSettings", "MtaSts", "SettingsError", "Spf", "Tls",
+    "MailSettings", "Mailbox", "MailboxSettings", "MtaSts", "Relay", "SettingsError", "Spf", "Tls",
     "TlsRpt", "check_here", "domains_of", "for_deploy", "is_address", "is_dns_name",
     "is_domain", "is_password_hash", "load_inventory", "parse_mail_settings",
 ]

@@ -65,7 +65,9 @@ def problems_from(error: ValidationError, root: type[BaseModel], prefix: str) ->
     """One problem line per pydantic error, keyed by its path in the inventory."""
     out = []
     for e in error.errors(include_url=False):
-        loc = [part for part in e["loc"] if part != "[key]"]
+        # "[key]": dict keys; "@…": the tags of a discriminated union (model.RelayChoice).
+        loc = [part for part in e["loc"]
+               if part != "[key]" and not str(part).startswith("@")]
         path = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
         kind, ctx = e["type"], e.get("ctx") or {}
         if kind == SECRET:

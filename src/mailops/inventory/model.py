@@ -19,7 +19,16 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from .types import (
     IP,
@@ -37,6 +46,7 @@ from .types import (
     Net4,
     Net6,
     OptionalAddress,
+    OptionalDnsName,
     OptionalDomainName,
     OptionalSize,
     PasswordHash,
@@ -117,6 +127,44 @@ class Dkim(_Model):
     algorithm: Literal["rsa-2048", "rsa-3072", "rsa-4096", "ed25519"] = "rsa-2048"
 
 
+# --------------------------------------------------------------------------- relay
+
+
+class Relay(_Model):
+    """``relay`` (every hosted domain) or ``domains.<name>.relay``: a smarthost.
+
+    Outbound mail is handed to this relay with SASL AUTH (RFC 4954) instead of being
+    delivered to the recipients' MX hosts. The host still signs with the domain's own
+    DKIM key and keeps its VERP return path; the relay only carries the mail.
+    TLS to the relay is always required and verified against the host's trust store
+    (Postfix ``smtp_tls_security_level = secure``): credentials never travel in clear.
+    """
+
+    host: DomainName  # the relay's name; its certificate must be valid for it
+    # 587: submission with STARTTLS (RFC 6409, RFC 3207); 465: implicit TLS (RFC 8314
+    # §3.3). Port 25 is not offered: it is the one cloud providers block.
+    port: Literal[587, 465] = 587
+    # NAMES of the environment variables the deploy reads the credentials from; the
+    # secrets themselves never live in the inventory (services/relay.py).
+    username_env: EnvName = "MAILOPS_RELAY_USER"
+    password_env: EnvName = "MAILOPS_RELAY_PASSWORD"
+    # The SPF include the relay's operator documents (e.g. "amazonses.com",
+    # "spf.mtasv.net"); added to the SPF record of every domain sending through it.
+    # Empty: the relay's addresses must be listed in the domain's spf.ip4/ip6 instead.
+    spf_include: OptionalDnsName = ""
+    # Top-level relay only: send through the relay ONLY mail to these recipient domains
+    # (and their subdomains), everything else direct. Empty (default): all mail.
+    recipient_domains: Annotated[tuple[DomainName, ...], List] = ()
+
+
+# "direct" (opt out of the top-level relay) or a relay table; None: follow the top level.
+DIRECT = "direct"
+RelayChoice = Annotated[
+    Annotated[Relay, Tag("@table")] | Annotated[Literal["direct"], Tag("@word")],
+    Discriminator(lambda v: "@word" if isinstance(v, str) else "@table"),
+]
+
+
 class MailboxSettings(_Model):
     """``domains.<name>.mailboxes.<local part>``."""
 
@@ -148,6 +196,9 @@ class Domain(_Model):
     mta_sts: MtaSts = MtaSts()
     tlsrpt: TlsRpt = TlsRpt()
     dkim: Dkim = Dkim()
+    # This domain's own relay, or "direct" to deliver directly even when the host has a
+    # top-level relay; absent: the host's top-level relay (if any) — see MailSettings.
+    relay: RelayChoice | None = None
 
     _name: str = PrivateAttr("")
 
@@ -280,6 +331,9 @@ class MailSettings(_Model):
                                  "port, such as 192.0.2.53, 192.0.2.53:5353 or "
                                  "[2001:db8::53]:53") from None
         return value
+    # A smarthost every hosted domain sends through (unless it sets its own relay or
+    # "direct"); None (default): deliver directly to the recipients' MX hosts.
+    relay: Relay | None = None
 
     @model_validator(mode="after")
     def _expand(self) -> MailSettings:
@@ -302,3 +356,24 @@ class MailSettings(_Model):
     @property
     def mailboxes(self) -> tuple[Mailbox, ...]:
         return tuple(m for d in self.domains for m in d.mailboxes)
+
+    def relay_of(self, domain: Domain) -> Relay | None:
+        """The relay mail FROM the domain goes through (None: direct).
+
+        A top-level relay limited to recipient domains is not a sender's relay: it is
+        chosen by recipient (services/relay.py)."""
+        if domain.relay == DIRECT:
+            return None
+        if domain.relay is not None:
+            return domain.relay
+        if self.relay is not None and not self.relay.recipient_domains:
+            return self.relay
+        return None
+
+    def relays_of(self, domain: Domain) -> tuple[Relay, ...]:
+        """Every relay that may carry the domain's mail (its own, and a top-level relay
+        chosen by recipient domain): each must be authorised by the domain's SPF."""
+        out = [r for r in (self.relay_of(domain),) if r is not None]
+        if self.relay is not None and self.relay.recipient_domains and self.relay not in out:
+            out.append(self.relay)
+        return tuple(out)

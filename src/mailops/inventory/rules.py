@@ -125,7 +125,9 @@ def local_targets_exist(s: MailSettings) -> list[str]:
 def spf_lookup_limit(s: MailSettings) -> list[str]:
     out = []
     for d in s.domains:
-        lookups = 1 + len(dict.fromkeys(d.spf.include))  # the "mx" term + each include
+        # the "mx" term + each include, the includes of the relays it sends through too
+        lookups = 1 + len(dict.fromkeys(
+            [*d.spf.include, *(r.spf_include for r in s.relays_of(d) if r.spf_include)]))
         if lookups > SPF_LOOKUP_LIMIT:
             out.append(problem(
                 f"{_domain_path(d)}.spf.include",
@@ -177,10 +179,32 @@ def files_mode_names_files(s: MailSettings) -> list[str]:
             for key in ("cert_file", "key_file") if not getattr(s.tls, key)]
 
 
+def relay_recipient_domains_top_level(s: MailSettings) -> list[str]:
+    """Postfix picks a route by recipient (transport(5)) before it looks at the sender, so
+    a recipient-domain list belongs to the host's one top-level relay."""
+    return [problem(f"{_domain_path(d)}.relay.recipient_domains",
+                    f"{len(d.relay.recipient_domains)} recipient domain(s) on a domain's relay",
+                    "recipient_domains only on the top-level relay — mail to a recipient "
+                    "domain is routed the same way whoever sends it",
+                    "move the list to mailops.relay.recipient_domains")
+            for d in s.domains
+            if d.relay is not None and d.relay != "direct" and d.relay.recipient_domains]
+
+
+def relay_credentials_are_two_variables(s: MailSettings) -> list[str]:
+    relays = [(f"{P}.relay", s.relay)] + [(f"{_domain_path(d)}.relay", d.relay)
+                                         for d in s.domains]
+    return [problem(f"{path}.password_env", "the same variable as username_env",
+                    "two environment variables: one for the user name, one for the password")
+            for path, r in relays
+            if r is not None and r != "direct" and r.username_env == r.password_env]
+
+
 HOST_RULES: tuple[Callable[[MailSettings], list[str]], ...] = (
     zone_contains_domain, rfc2136_needs_a_server, mta_sts_max_age, addresses_are_unique,
     mailbox_local_part_is_a_path_name, bounces_is_reserved, local_targets_exist,
     spf_lookup_limit, acme_is_possible, files_mode_names_files,
+    relay_recipient_domains_top_level, relay_credentials_are_two_variables,
 )
 
 

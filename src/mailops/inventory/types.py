@@ -139,6 +139,7 @@ def _or_nothing(check):
 DomainName = Annotated[str, PlainValidator(_domain)]
 OptionalDomainName = Annotated[str, PlainValidator(_or_nothing(_domain))]
 OptionalAddress = Annotated[str, PlainValidator(_or_nothing(_address))]
+OptionalDnsName = Annotated[str, PlainValidator(_or_nothing(_dns_name))]
 DnsName = Annotated[str, PlainValidator(_dns_name)]
 LocalPart = Annotated[str, PlainValidator(_local_part)]
 Address = Annotated[str, PlainValidator(_address)]

@@ -36,6 +36,8 @@ def _zone_text(zone: str) -> str:
             lines.append(f"{m.fqdn}. IN A {m.address}")
     if zone == "remote.test":
         lines.append(f"@ IN MX 10 {config.machine('remote').fqdn}.")
+        # What a relay operator publishes for its customers' SPF include (lab/relay.py).
+        lines.append(f'_spf.relay IN TXT "v=spf1 ip4:{config.machine("relay").address} -all"')
     return "\n".join(lines) + "\n"
 
 

@@ -47,6 +47,10 @@ BASE_PACKAGES = (
 # makes it honour the lab domains' MTA-STS policies (RFC 8461 §5) like a big receiver.
 REMOTE_PACKAGES = ("postfix", "bsd-mailx", "opendkim", "postfix-policyd-spf-python",
                    "postfix-mta-sts-resolver")
+# `relay`: a smarthost (a stock Debian Exim, a different MTA from mx1's Postfix) that
+# accepts mail only after SASL AUTH over TLS on 587 (STARTTLS) and 465 (implicit TLS)
+# and forwards it to `remote` (lab/relay.py).
+RELAY_PACKAGES = ("exim4-daemon-heavy",)
 # Pebble (Debian's ACME test CA) on the bridge address: ACME directory and management.
 PEBBLE_PORT = 14000
 PEBBLE_MANAGEMENT_PORT = 15000
@@ -64,6 +68,7 @@ class Machine:
 MACHINES = (
     Machine("mx1", "mx1.example.test", f"{SUBNET_PREFIX}.10"),
     Machine("remote", "mx.remote.test", f"{SUBNET_PREFIX}.20"),
+    Machine("relay", "relay.remote.test", f"{SUBNET_PREFIX}.30"),
 )
 
 

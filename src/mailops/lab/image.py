@@ -68,15 +68,24 @@ def base_tree(log=print) -> Path:
 
 def remote_tree(base: Path, log=print) -> Path:
     """`remote`'s extra layer: only what installing Postfix adds on top of base."""
-    key = _key("remote", config.REMOTE_PACKAGES, parent=base.parent.name)
-    target = config.cache_dir() / f"remote-{key}"
+    return _layer("remote", config.REMOTE_PACKAGES, base, log)
+
+
+def relay_tree(base: Path, log=print) -> Path:
+    """`relay`'s extra layer: only what installing Exim adds on top of base."""
+    return _layer("relay", config.RELAY_PACKAGES, base, log)
+
+
+def _layer(kind: str, packages: tuple[str, ...], base: Path, log=print) -> Path:
+    key = _key(kind, packages, parent=base.parent.name)
+    target = config.cache_dir() / f"{kind}-{key}"
     if (target / ".complete").exists():
         return target / "layer"
     _clear_partial(target)
     tmp = target.with_name(target.name + ".partial")
     for d in ("layer", "work", "merged"):
         (tmp / d).mkdir(parents=True)
-    log("building the remote host layer (stock Postfix)")
+    log(f"building the {kind} host layer ({', '.join(packages)})")
     merged = tmp / "merged"
     run(["mount", "-t", "overlay", "overlay", "-o",
          f"lowerdir={base},upperdir={tmp / 'layer'},workdir={tmp / 'work'}", str(merged)])
@@ -89,7 +98,7 @@ def remote_tree(base: Path, log=print) -> Path:
             input="postfix postfix/main_mailer_type select No configuration\n")
         run(["chroot", str(merged), "apt-get", "update", "-q"])
         run(["chroot", str(merged), "env", "DEBIAN_FRONTEND=noninteractive", "apt-get",
-             "install", "-y", "-q", "--no-install-recommends", *config.REMOTE_PACKAGES])
+             "install", "-y", "-q", "--no-install-recommends", *packages])
         run(["chroot", str(merged), "apt-get", "clean"])
         (merged / "etc/resolv.conf").unlink()
     finally:
@@ -140,14 +149,16 @@ def prune(keep: set[str], log=print) -> None:
         if str(entry) + "/" in mounts:
             continue  # a lower layer of a lab still running (another MAILOPS_LAB_INDEX)
         if entry.is_dir() and entry.name not in keep and entry.name.split("-")[0] in ("base",
-                                                                                        "remote"):
+                                                                                        "remote",
+                                                                                        "relay"):
             log(f"removing stale cached tree {entry}")
             shutil.rmtree(entry, ignore_errors=True)
 
 
 def current_keys() -> set[str]:
     base = f"base-{_key('base', config.BASE_PACKAGES)}"
-    return {base, f"remote-{_key('remote', config.REMOTE_PACKAGES, parent=base)}"}
+    return {base, f"remote-{_key('remote', config.REMOTE_PACKAGES, parent=base)}",
+            f"relay-{_key('relay', config.RELAY_PACKAGES, parent=base)}"}
 
 
 def ensure_trees(log=print) -> tuple[Path, Path]:
@@ -156,5 +167,6 @@ def ensure_trees(log=print) -> tuple[Path, Path]:
                        "systemd-container` (or `bash .ci/setup`)")
     base = base_tree(log)
     remote = remote_tree(base, log)
+    relay_tree(base, log)  # cached here, so that prune keeps it; world.up asks for it again
     prune(current_keys(), log)
     return base, remote

@@ -46,7 +46,7 @@ def start(root: Path) -> int:
     d = root / "pebble"
     d.mkdir(parents=True, exist_ok=True)
     d.chmod(0o700)
-    pki.make_ca_and_cert(d / "tls", ["pebble.lab"], [config.GATEWAY])
+    pki.make_ca_and_cert(d / "tls", ["pebble.lab"], [config.GATEWAY], "mailops lab Pebble CA")
     conf = d / "pebble-config.json"
     conf.write_text(json.dumps({"pebble": {
         "listenAddress": f"{config.GATEWAY}:{config.PEBBLE_PORT}",

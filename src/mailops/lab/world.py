@@ -14,7 +14,7 @@ from pathlib import Path
 
 from jinja2 import Template
 
-from . import aptcache, bind, config, image, machines, pebble, pki
+from . import aptcache, bind, config, image, machines, pebble, pki, relay
 from .proc import LabError, alive, pids_mentioning, run, stop, wait_until
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "templates" / "lab"
@@ -53,10 +53,14 @@ def up(log=print) -> config.LabState:
     known_hosts = []
     for m in config.MACHINES:
         lowers = [base] if m.name == "mx1" else [remote_layer, base]
+        if m.name == "relay":
+            lowers = [image.relay_tree(base, log), base]
         fs = machines.mount_overlay(root, m.name, lowers)
         machines.configure(root, m, fs, pubkey)
         if m.name == "remote":
             _configure_remote(root, m, fs)
+        if m.name == "relay":
+            relay.configure(root, m, fs)
         hostkey = " ".join((fs / "etc/ssh/ssh_host_ed25519_key.pub").read_text().split()[:2])
         known_hosts.append(f"{m.address},{m.fqdn} {hostkey}")
         log(f"booting {m.name} ({m.fqdn}, {m.address})")
@@ -75,6 +79,7 @@ def up(log=print) -> config.LabState:
         "ssh_key": str(state.ssh_key),
         "known_hosts": str(state.known_hosts),
         "ca_cert": str(state.ca_cert),
+        "relay": relay.info(root),
         "acme": {"directory": pebble.directory_url(), "ca_bundle": str(pebble.ca_bundle(root)),
                  "root": str(pebble.issuing_root(root))},
         "up_seconds": round(time.monotonic() - started, 1),

@@ -89,8 +89,11 @@ def opendkim_context(settings: MailSettings, selectors: Mapping[str, str],
     not yet published and probed). ``signature_algorithm``: the plan's, which follows
     the keys actually deployed; by default the inventory's.
     """
+    from .relay import unsigned_headers
+
     inventory_algorithm = dkim_signature_algorithm(settings)  # refuses mixed families
     return {
+        "omit_headers": unsigned_headers(settings),  # headers a relay rewrites
         "hostname": settings.hostname.lower(),
         "keys": dkim_keys(selectors, keys_dir),
         "signature_algorithm": signature_algorithm or inventory_algorithm,

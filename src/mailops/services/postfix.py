@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..inventory import MailSettings
-from . import bounce, mta_sts, tls
+from . import bounce, mta_sts, relay, tls
 from .paths import (
     AUTH_SOCKET,
     LMTP_SOCKET,
@@ -202,4 +202,5 @@ def postfix_context(settings: MailSettings) -> dict[str, Any]:
         "opendkim_socket": OPENDKIM_SOCKET,
         "mta_sts_resolver": mta_sts.MTA_STS_RESOLVER,  # outbound MTA-STS (RFC 8461 §5)
         **bounce.bounce_context(settings, mailboxes(settings)),
+        **relay.relay_context(settings),  # outbound through relays (smarthosts)
     }
