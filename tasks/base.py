@@ -6,6 +6,7 @@ from pyinfra.operations import files, server
 from mailops.inventory import MailSettings
 
 from ._common import ensure_packages
+from ._staged import staged_files, text
 
 BASE_PACKAGES = ["ca-certificates", "openssl", "python3", "sqlite3", "rsyslog"]
 
@@ -20,16 +21,6 @@ def configure(settings: MailSettings) -> None:
         line=r"^127\.0\.1\.1\s",
         replace=f"127.0.1.1 {settings.hostname} {short}",
     )
-    files.put(
-        name="Set /etc/mailname (the domain Debian's mail tools use)",
-        src=_text(settings.hostname + "\n"),
-        dest="/etc/mailname",
-        mode="644",
-    )
+    staged_files(name="Set /etc/mailname (the domain Debian's mail tools use)",
+                 set_name="mailname", files=[text(settings.hostname + "\n", "/etc/mailname")])
     ensure_packages("Install base packages", BASE_PACKAGES)
-
-
-def _text(s: str):
-    from io import StringIO
-
-    return StringIO(s)

@@ -19,6 +19,13 @@ OPENDKIM_DIR = "/etc/opendkim"
 OPENDKIM_KEYS_DIR = "/etc/opendkim/keys"
 OPENDKIM_UNBOUND_CONF = "/etc/opendkim/unbound.conf"  # used only with settings.resolvers
 
+# The check a staged configuration must pass before it goes live ({stage}: the staging
+# root that mirrors /). opendkim(8) -n parses the configuration file and opens the data
+# sets it names (KeyTable, SigningTable, ...), then exits, non-zero on any error: the
+# staged opendkim.conf is pointed at the staged tables for it.
+CHECK = (f"sed 's#{OPENDKIM_DIR}/#{{stage}}{OPENDKIM_DIR}/#g' {{stage}}{OPENDKIM_CONF} "
+         f"> {{stage}}/check.conf && opendkim -n -x {{stage}}/check.conf")
+
 
 @dataclass(frozen=True)
 class DkimKey:

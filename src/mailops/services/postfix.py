@@ -27,6 +27,7 @@ from .paths import (
     AUTH_SOCKET,
     LMTP_SOCKET,
     OPENDKIM_SOCKET,
+    POSTFIX_DIR,
     POSTFIX_MAPS_DIR,
     QUOTA_STATUS_SOCKET,
 )
@@ -37,6 +38,11 @@ MAPS = ("virtual_mailbox_domains", "virtual_mailbox_maps", "virtual_alias_maps",
         "sender_login_maps", "local_aliases",
         # the bounce pipeline (services/bounce.py):
         "transport", "bounce_recipients", "bounce_senders", "suppression.cf")
+
+# The check a staged configuration must pass before it goes live ({stage}: the staging
+# root that mirrors /). postfix(1) -c reads main.cf and master.cf from that directory;
+# `postfix check` exits non-zero on fatal errors such as a bad numerical value.
+CHECK = f"postfix -c {{stage}}{POSTFIX_DIR} check"
 
 # RFC 5321 §4.5.3.1.8: a server MUST accept at least 100 recipients per transaction;
 # clients handle "452 too many recipients" by sending the rest in a new transaction
