@@ -178,7 +178,9 @@ def _stage_check_install(set_name: str, files: list[Managed], new: list[Managed]
     keep = [f.dest for f in files if f not in new and f.dest in found] if check else []
     prepare = [f"rm -rf {shlex.quote(stage)}", f"install -d -m 700 {shlex.quote(stage)}"]
     if keep:
-        prepare.append(f"cp -p --parents -- {_q(keep)} {shlex.quote(stage)}/")
+        # Relative names from /: coreutils 9.1 `cp -p --parents` fails on absolute ones.
+        prepare.append(f"( cd / && cp -p --parents -- {_q(k.lstrip('/') for k in keep)} "
+                       f"{shlex.quote(stage)}/ )")
     yield StringCommand(" && ".join(prepare))
 
     archive = f"{stage}/.bundle.tar"
@@ -191,11 +193,13 @@ def _stage_check_install(set_name: str, files: list[Managed], new: list[Managed]
     unpack = (f"tar -x --same-owner --same-permissions --touch -f {shlex.quote(archive)} "
               f"-C {shlex.quote(stage)} && rm -f {shlex.quote(archive)}")
     if check:
-        command = check.format(stage=shlex.quote(stage))
+        command = check.replace("{stage}", shlex.quote(stage))
         unpack += (f" && {{ ( {command} ) >&2 || {{ rc=$?; rm -rf {shlex.quote(stage)}; "
                    f"echo 'mailops: {set_name}: the check failed on the staged copy; the "
                    f"live files and the running service are unchanged' >&2; exit $rc; }}; }}")
     yield StringCommand(unpack)
+    parents = sorted({str(Path(f.dest).parent) for f in new})
     yield StringCommand(" && ".join(
-        [f"mv -f {shlex.quote(stage + f.dest)} {shlex.quote(f.dest)}" for f in new]
+        [f"mkdir -p {_q(parents)}"]
+        + [f"mv -f {shlex.quote(stage + f.dest)} {shlex.quote(f.dest)}" for f in new]
         + [f"rm -rf {shlex.quote(stage)}"]))

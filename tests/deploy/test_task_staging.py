@@ -73,8 +73,8 @@ def test_one_changed_table_is_staged_beside_copies_of_the_live_files(run_task):
     config = run.op("Postfix configuration")
     assert list(config.uploads) == [table]  # only the changed file travels
     copy = next(c for c in config.commands if c.startswith("rm -rf"))
-    assert "cp -p --parents -- /etc/postfix/main.cf /etc/postfix/master.cf" in copy
-    assert table not in copy
+    assert "cd / && cp -p --parents -- etc/postfix/main.cf etc/postfix/master.cf" in copy
+    assert table.lstrip("/") not in copy
     assert config.commands[-1] == (f"mkdir -p {POSTFIX_MAPS_DIR} && mv -f {STAGE}{table} "
                                    f"{table} && rm -rf {STAGE}")
     assert run.op("Reload Postfix").commands == ["systemctl reload postfix.service"]
