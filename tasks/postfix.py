@@ -42,7 +42,7 @@ def configure(settings: MailSettings) -> None:
     files += [rendered(f"postfix/{table}.j2", f"{POSTFIX_MAPS_DIR}/{table}", ctx)
               for table in MAPS]
     config = staged_files(
-        name="Postfix configuration and tables (checked with postfix check before going live)",
+        name="Render /etc/postfix/main.cf, master.cf and maps (checked with postfix check first)",
         set_name="postfix", files=files, dirs=[Dir(POSTFIX_MAPS_DIR)], check=CHECK)
 
     changed = any_changed(config, *tls.changes())

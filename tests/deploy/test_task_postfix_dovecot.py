@@ -37,14 +37,14 @@ def test_postfix_gets_main_cf_master_cf_and_every_table_then_a_checked_reload(ru
     assert senders["sales@example.test"] == "alice@example.test, bob@example.test"
     assert "@tenant2.test" in table(run.upload(f"{POSTFIX_MAPS_DIR}/virtual_alias_maps"))
     # Checked on the staged copy, and only then moved over the live files; then reloaded.
-    config = run.op("Postfix configuration and tables").commands
+    config = run.op("Render /etc/postfix/main.cf").commands
     check = next(i for i, c in enumerate(config)
-                 if "postfix -c /etc/mailops/staging/postfix/etc/postfix check" in c)
+                 if "postfix -c /etc/mailops/staging/postfix/etc/postfix check'" in c)
     live = next(i for i, c in enumerate(config) if "mv -f" in c)
     assert check < live and "/etc/postfix/main.cf" in config[live]
     names = run.names()
-    assert names[names.index("Postfix | Postfix configuration and tables (checked with postfix "
-                             "check before going live)") + 1] == \
+    assert names[names.index("Postfix | Render /etc/postfix/main.cf, master.cf and maps "
+                             "(checked with postfix check first)") + 1] == \
         "Postfix | Reload Postfix (configuration, tables or TLS changed)"
     assert run.op("Reload Postfix").commands == ["systemctl reload postfix.service"]
 

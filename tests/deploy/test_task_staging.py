@@ -48,7 +48,7 @@ def converged(run, **overrides) -> dict:
 
 
 def test_the_check_runs_on_the_staged_copy_before_anything_goes_live(run_task):
-    commands = run_task(postfix.configure, SETTINGS).op("Postfix configuration").commands
+    commands = run_task(postfix.configure, SETTINGS).op("Render /etc/postfix/main.cf").commands
     check = next(i for i, c in enumerate(commands) if "check" in c)
     assert f"postfix -c {STAGE}/etc/postfix check" in commands[check]
     # a failing check removes the staged copy and stops before the `mv`s
@@ -70,7 +70,7 @@ def test_one_changed_table_is_staged_beside_copies_of_the_live_files(run_task):
     table = f"{POSTFIX_MAPS_DIR}/virtual_alias_maps"
     stale = ("regular file", 0o644, "root", "root", "0" * 64)
     run = run_task(postfix.configure, SETTINGS, facts=converged(first, **{table: stale}))
-    config = run.op("Postfix configuration")
+    config = run.op("Render /etc/postfix/main.cf")
     assert list(config.uploads) == [table]  # only the changed file travels
     copy = next(c for c in config.commands if c.startswith("rm -rf"))
     assert "cd / && cp -p --parents -- etc/postfix/main.cf etc/postfix/master.cf" in copy
@@ -82,11 +82,11 @@ def test_one_changed_table_is_staged_beside_copies_of_the_live_files(run_task):
 
 def test_a_wrong_mode_alone_is_fixed_in_place_without_staging_or_reload(run_task):
     first = run_task(postfix.configure, SETTINGS)
-    main = first.op("Postfix configuration").uploads["/etc/postfix/main.cf"]
+    main = first.op("Render /etc/postfix/main.cf").uploads["/etc/postfix/main.cf"]
     digest = hashlib.sha256(main.encode()).hexdigest()
     loose = {"/etc/postfix/main.cf": ("regular file", 0o666, "root", "root", digest)}
     run = run_task(postfix.configure, SETTINGS, facts=converged(first, **loose))
-    assert run.op("Postfix configuration").commands == [
+    assert run.op("Render /etc/postfix/main.cf").commands == [
         "chown root:root /etc/postfix/main.cf && chmod 644 /etc/postfix/main.cf"]
 
 
