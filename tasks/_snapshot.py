@@ -31,9 +31,11 @@ def unit_name(service: str) -> str:
 
 class HostState(FactBase):
     """``{"files": {path: (kind, mode, user, group, sha256|None)}, "units": {unit:
-    (ActiveState, UnitFileState)}}`` for the given paths (those that exist) and units."""
+    (ActiveState, UnitFileState)}, "outputs": {command: stdout}}`` for the given paths
+    (those that exist), units and read-only shell commands."""
 
-    def command(self, files: list[str], dirs: list[str], units: list[str]) -> str:
+    def command(self, files: list[str], dirs: list[str], units: list[str],
+                commands: list[str] = ()) -> str:
         every = " ".join(shlex.quote(p) for p in [*files, *dirs])
         parts = []
         if every:
@@ -45,15 +47,23 @@ class HostState(FactBase):
         if units:
             parts.append("systemctl show --property=Id,ActiveState,UnitFileState -- "
                          f"{' '.join(shlex.quote(u) for u in units)} 2>/dev/null")
+        for i, command in enumerate(commands):
+            parts.append(f"echo '|output|{i}|'; ( {command} ) 2>/dev/null")
         return "; ".join([*parts, "true"])
 
     def process(self, output: list[str]) -> dict:
         files: dict[str, list] = {}
         units: dict[str, dict[str, str]] = {}
+        outputs: dict[int, list[str]] = {}
         section, unit = "stat", {}
         for line in output:
             if line in ("|sha256|", "|units|"):
                 section = line.strip("|")
+            elif line.startswith("|output|") and line.endswith("|"):
+                section = int(line.split("|")[2])
+                outputs[section] = []
+            elif isinstance(section, int):
+                outputs[section].append(line)
             elif section == "stat" and line.count("|") >= 4:
                 kind, mode, user, group, path = line.split("|", 4)
                 files[path] = [kind, int(mode, 8), user, group, None]
@@ -68,7 +78,8 @@ class HostState(FactBase):
                 unit[key] = value
         return {"files": {p: tuple(v) for p, v in files.items()},
                 "units": {u: (v.get("ActiveState", ""), v.get("UnitFileState", ""))
-                          for u, v in units.items()}}
+                          for u, v in units.items()},
+                "outputs": {i: "\n".join(lines) for i, lines in outputs.items()}}
 
 
 @dataclass
@@ -76,8 +87,10 @@ class _Plan:
     files: dict[str, None] = field(default_factory=dict)  # ordered sets
     dirs: dict[str, None] = field(default_factory=dict)
     units: dict[str, None] = field(default_factory=dict)
+    commands: dict[str, None] = field(default_factory=dict)
     value: dict | None = None
     epoch: int = -1
+    fetched: tuple = ()  # what `value` covers: (files, dirs, units, commands)
 
 
 _PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -91,12 +104,14 @@ def _plan() -> _Plan:
 
 
 def register(files: Iterable[str] = (), dirs: Iterable[str] = (),
-             units: Iterable[str] = ()) -> None:
-    """Announce, while planning, paths and services an operation will ask about."""
+             units: Iterable[str] = (), commands: Iterable[str] = ()) -> None:
+    """Announce, while planning, what an operation will ask about: paths, services and
+    read-only shell commands (their stdout; stderr is discarded)."""
     plan = _plan()
     plan.files.update(dict.fromkeys(files))
     plan.dirs.update(dict.fromkeys(dirs))
     plan.units.update(dict.fromkeys(unit_name(u) for u in units))
+    plan.commands.update(dict.fromkeys(commands))
 
 
 def _epoch() -> int:
@@ -113,8 +128,19 @@ def current(files: Iterable[str] = (), dirs: Iterable[str] = (),
     register(files, dirs, units)
     plan = _plan()
     epoch = _epoch()
-    if plan.value is None or plan.epoch != epoch:
-        plan.value = host.get_fact(HostState, files=list(plan.files), dirs=list(plan.dirs),
-                                   units=list(plan.units))
-        plan.epoch = epoch
+    wanted = (tuple(plan.files), tuple(plan.dirs), tuple(plan.units), tuple(plan.commands))
+    if plan.value is None or plan.epoch != epoch or plan.fetched != wanted:
+        value = dict(host.get_fact(HostState, files=list(wanted[0]), dirs=list(wanted[1]),
+                                   units=list(wanted[2]), commands=list(wanted[3])))
+        outputs = value.get("outputs", {})
+        # by command: outputs come back numbered in the order they were asked for
+        value["outputs"] = {c: outputs.get(i, outputs.get(c, ""))
+                            for i, c in enumerate(wanted[3])}
+        plan.value, plan.epoch, plan.fetched = value, epoch, wanted
     return plan.value
+
+
+def output(command: str) -> str:
+    """Stdout of a read-only shell command on the host, from the same one-pass read."""
+    register(commands=[command])
+    return current()["outputs"][command]

@@ -22,6 +22,7 @@ from pyinfra.operations.util import any_changed
 from mailops.inventory import MailSettings
 from mailops.services import dovecot as svc
 
+from . import _snapshot as snapshot
 from . import tls
 from ._common import enabled_and_running, install_mail_packages
 from ._staged import Dir, rendered, staged_files
@@ -33,12 +34,25 @@ def configure(settings: MailSettings) -> None:
 
     install_mail_packages()
 
+    # Checked in the deploy's one pass (tasks._snapshot): the operations run only when
+    # the account differs (getent(1) lines: name:x:gid: and name:x:uid:gid:gecos:home:shell).
+    accounts = f"getent group {svc.VMAIL_GROUP}; getent passwd {svc.VMAIL_USER}"
+    snapshot.register(commands=[accounts])
+
+    def account_differs() -> bool:
+        group, _, user = snapshot.output(accounts).partition("\n")
+        fields = user.split(":")
+        return not (group.startswith(f"{svc.VMAIL_GROUP}:x:{svc.VMAIL_GID}:")
+                    and fields[:4] == [svc.VMAIL_USER, "x", str(svc.VMAIL_UID),
+                                       str(svc.VMAIL_GID)]
+                    and fields[5:] == [svc.VMAIL_HOME, "/usr/sbin/nologin"])
+
     server.group(name=f"Group {svc.VMAIL_GROUP} (gid {svc.VMAIL_GID})", group=svc.VMAIL_GROUP,
-                 gid=svc.VMAIL_GID, system=True)
+                 gid=svc.VMAIL_GID, system=True, _if=account_differs)
     server.user(
         name=f"User {svc.VMAIL_USER} (uid {svc.VMAIL_UID}) owns the mail store",
         user=svc.VMAIL_USER, uid=svc.VMAIL_UID, group=svc.VMAIL_GROUP, home=svc.VMAIL_HOME,
-        shell="/usr/sbin/nologin", system=True, ensure_home=False,
+        shell="/usr/sbin/nologin", system=True, ensure_home=False, _if=account_differs,
     )
 
     # A broken dovecot.conf stops the deploy here, with the live file and the running

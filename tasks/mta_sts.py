@@ -24,6 +24,7 @@ from pyinfra.operations.util import any_changed
 from mailops.inventory import MailSettings
 from mailops.services import mta_sts as svc
 
+from . import _snapshot as snapshot
 from . import tls
 from ._common import enabled_and_running, ensure_packages
 from ._staged import Dir, changed_paths, rendered, staged_files, text
@@ -54,8 +55,11 @@ def configure(settings: MailSettings, all_hosts: list[MailSettings]) -> None:
                  check=svc.CHECK)
     # Debian's default site answers on port 80 with a welcome page; policies are
     # served over HTTPS only (RFC 8461 §3.3), so nothing listens on 80.
-    default = files.link(name="Remove nginx's default site (port 80)",
-                         path="/etc/nginx/sites-enabled/default", present=False)
+    enabled = "/etc/nginx/sites-enabled/default"
+    present = f"[ -e {enabled} ] || [ -L {enabled} ] && echo present"
+    snapshot.register(commands=[present])
+    default = files.link(name="Remove nginx's default site (port 80)", path=enabled,
+                         present=False, _if=lambda: snapshot.output(present) == "present")
 
     # A changed policy is a static file: no reload.
     def changed() -> bool:

@@ -37,7 +37,6 @@ from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
 from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.files import File
-from pyinfra.facts.server import Command
 from pyinfra.operations import files, server
 
 from mailops.inventory import MailSettings
@@ -45,6 +44,7 @@ from mailops.inventory.machine import local_file
 from mailops.services import tls as svc
 from mailops.services.tls import CHECK_PAIR, TLS_CERT, TLS_DIR, TLS_KEY, Certificate
 
+from . import _snapshot as snapshot
 from ._common import enabled_and_running, ensure_packages
 from ._staged import Dir, Managed, changed_paths, local, rendered, staged_files, text
 
@@ -181,6 +181,9 @@ def _acme(settings: MailSettings, dirs: list[Dir]) -> list[OperationMeta]:
     # (A changed credential or hook alone needs no reload of any service.)
 
     certs = svc.certificates(settings)
+    # Every state question of the certificates, answered in the deploy's one pass.
+    snapshot.register(commands=[LINEAGES_COMMAND, *[c for cert in certs for c in (
+        state_command(cert), installed_command(cert))]])
     files_.append(rendered("certbot/deploy-hook.sh.j2", svc.ACME_DEPLOY_HOOK,
                            {"hook": svc.ACME_DEPLOY_HOOK, "certificates": certs,
                             "services": ACME_SERVICES}, mode="755"))
@@ -197,7 +200,7 @@ def _acme(settings: MailSettings, dirs: list[Dir]) -> list[OperationMeta]:
         ops += issued
 
         def not_installed(cert: Certificate = cert) -> bool:
-            out = host.get_fact(Command, command=installed_command(cert)) or ""
+            out = snapshot.output(installed_command(cert))
             return out.strip() != "same"
 
         if not_installed() or issued:
@@ -217,7 +220,7 @@ def _issue(settings: MailSettings, cert: Certificate, plugin: str) -> list[Opera
     wanted = wanted_state(settings, cert)
 
     def needs_issuance() -> bool:
-        return (host.get_fact(Command, command=state_command(cert)) or "").strip() != wanted
+        return snapshot.output(state_command(cert)).strip() != wanted
 
     if not needs_issuance():
         return []
@@ -234,7 +237,7 @@ def _delete_unused_lineages(certs: list[Certificate]) -> list[OperationMeta]:
     """Extra lineages (mailops-N) the inventory no longer needs: their names moved into
     the other certificates, and renewing them would keep proving names for nothing."""
     wanted = {c.lineage for c in certs}
-    listed = (host.get_fact(Command, command=LINEAGES_COMMAND) or "").split()
+    listed = snapshot.output(LINEAGES_COMMAND).split()
     pattern = re.compile(rf"^({re.escape(svc.ACME_CERT_NAME)}-\d+)\.conf$")
     unused = sorted(m.group(1) for m in map(pattern.match, listed) if m
                     and m.group(1) not in wanted)

@@ -81,7 +81,8 @@ def run_task():
     def run(configure, *args, facts: dict[str, Any] | None = None) -> Run:
         given = {**FRESH, **(facts or {})}
         inventory = Inventory((["mx1.example.test"], {}))
-        state = State(inventory, Config())
+        # as `pyinfra -y`: operations are evaluated once, when executed
+        state = State(inventory, Config(), check_for_changes=False)
         host = inventory.get_host("mx1.example.test")
 
         def get_fact(cls, *a, **kwargs):
