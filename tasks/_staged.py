@@ -136,6 +136,12 @@ def _staged_files(set_name: str, files: list[Managed], dirs: list[Dir] | None = 
                                  f"source of {f.dest}")
     found = snapshot.current(files=[f.dest for f in files],
                              dirs=[d.path for d in dirs])["files"]
+    for f in files:
+        if f.dest in found and found[f.dest][0] != "regular file" \
+                and found[f.dest][0] != "regular empty file":
+            raise OperationError(
+                f"{set_name}: found {f.dest} on the host but it is a {found[f.dest][0]}; "
+                "expected a regular file — move it away and run the deploy again")
 
     fix_dirs = [d for d in dirs
                 if found.get(d.path, ("",))[0] != "directory"
@@ -146,12 +152,6 @@ def _staged_files(set_name: str, files: list[Managed], dirs: list[Dir] | None = 
             f"{shlex.quote(d.path)}" for d in fix_dirs))
 
     new = [f for f in files if f.dest not in found or found[f.dest][4] != get_file_sha256(f.src)]
-    for f in files:
-        if f.dest in found and found[f.dest][0] != "regular file" \
-                and found[f.dest][0] != "regular empty file":
-            raise OperationError(
-                f"{set_name}: found {f.dest} on the host but it is a {found[f.dest][0]}; "
-                "expected a regular file — move it away and run the deploy again")
     meta = [f for f in files if f not in new and not _same_meta(found[f.dest], f.user,
                                                                   f.group, f.mode)]
     if meta:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
+from pyinfra.api import OperationError
+
 from mailops.inventory import parse_mail_settings
 from mailops.services import dovecot as dovecot_svc
 from mailops.services import mta_sts as mta_sts_svc
@@ -127,3 +130,11 @@ def test_a_changed_policy_is_not_a_reason_to_reload_nginx(run_task):
     run = run_task(mta_sts.configure, s, [s], facts=converged(first, **{policy: stale}))
     assert list(run.op("MTA-STS policies").uploads) == [policy]
     assert run.op("Reload nginx (site changed)").commands == []
+
+
+def test_a_directory_where_a_config_file_belongs_stops_with_what_to_do(run_task):
+    first = run_task(postfix.configure, SETTINGS)
+    odd = {"/etc/postfix/master.cf": ("directory", 0o755, "root", "root", None)}
+    with pytest.raises(OperationError, match=r"found /etc/postfix/master.cf on the host but "
+                                             r"it is a directory; expected a regular file"):
+        run_task(postfix.configure, SETTINGS, facts=converged(first, **odd))
