@@ -6,7 +6,9 @@ install -> configure -> activate:
 2. the vmail user/group (fixed uid/gid 5000) owning /var/vmail;
 3. ONE whole /etc/dovecot/dovecot.conf (Debian's conf.d/ is not included) and the
    passwd-file /etc/dovecot/users (root:dovecot 0640, hashes only, never diffed);
-4. `doveconf -n` as a gate, then a restart only when dovecot.conf changed, a reload
+   Each is one staged operation (tasks._staged): dovecot.conf goes live only after
+   `doveconf -c <staged copy>` accepted it;
+4. a restart only when dovecot.conf changed, a reload
    only when just the TLS pair changed. The passwd-file needs neither: Dovecot re-reads
    it when its mtime changes.
 """
@@ -14,17 +16,17 @@ install -> configure -> activate:
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import server, systemd
 from pyinfra.operations.util import any_changed
 
 from mailops.inventory import MailSettings
 from mailops.services import dovecot as svc
 from mailops.services import paths as mh
-from mailops.services.render import render
 
+from . import _snapshot as snapshot
 from . import tls
-from ._common import install_mail_packages, local_secret, template
-from ._secret import secret_file
+from ._common import enabled_and_running, install_mail_packages
+from ._staged import Dir, rendered, staged_files
 
 
 @deploy("Dovecot")
@@ -33,36 +35,48 @@ def configure(settings: MailSettings) -> None:
 
     install_mail_packages()
 
+    # Checked in the deploy's one pass (tasks._snapshot): the operations run only when
+    # the account differs (getent(1) lines: name:x:gid: and name:x:uid:gid:gecos:home:shell).
+    accounts = f"getent group {svc.VMAIL_GROUP}; getent passwd {svc.VMAIL_USER}"
+    snapshot.register(commands=[accounts])
+
+    def account_differs() -> bool:
+        group, _, user = snapshot.output(accounts).partition("\n")
+        fields = user.split(":")
+        return not (group.startswith(f"{svc.VMAIL_GROUP}:x:{svc.VMAIL_GID}:")
+                    and fields[:4] == [svc.VMAIL_USER, "x", str(svc.VMAIL_UID),
+                                       str(svc.VMAIL_GID)]
+                    and fields[5:] == [svc.VMAIL_HOME, "/usr/sbin/nologin"])
+
     server.group(name=f"Group {svc.VMAIL_GROUP} (gid {svc.VMAIL_GID})", group=svc.VMAIL_GROUP,
-                 gid=svc.VMAIL_GID, system=True)
+                 gid=svc.VMAIL_GID, system=True, _if=account_differs)
     server.user(
         name=f"User {svc.VMAIL_USER} (uid {svc.VMAIL_UID}) owns the mail store",
         user=svc.VMAIL_USER, uid=svc.VMAIL_UID, group=svc.VMAIL_GROUP, home=svc.VMAIL_HOME,
-        shell="/usr/sbin/nologin", system=True, ensure_home=False,
+        shell="/usr/sbin/nologin", system=True, ensure_home=False, _if=account_differs,
     )
     # The END-OF-MESSAGE quota policy (Postfix spawn(8)) runs as this user, which alone
     # may use Dovecot's second quota-status listener (dovecot.conf).
     server.user(name=f"User {mh.QUOTA_EOD_USER} (the quota policy service)",
                 user=mh.QUOTA_EOD_USER, home="/nonexistent", shell="/usr/sbin/nologin",
                 system=True, create_home=False, ensure_home=False)
-    # Only vmail (all Dovecot mail processes run as it) may enter the mail store.
-    files.directory(name=f"Mail store {svc.VMAIL_HOME}", path=svc.VMAIL_HOME,
-                    user=svc.VMAIL_USER, group=svc.VMAIL_GROUP, mode="700")
 
-    conf = template("Render /etc/dovecot/dovecot.conf", "dovecot/dovecot.conf.j2",
-                    svc.DOVECOT_CONF, ctx, user="root", group="root", mode="644")
-    secret_file(
+    # A broken dovecot.conf stops the deploy here, with the live file and the running
+    # Dovecot untouched (checked on the staged copy).
+    conf = staged_files(
+        name=f"Render {svc.DOVECOT_CONF} (checked with doveconf before going live)",
+        set_name="dovecot", check=svc.CHECK,
+        files=[rendered("dovecot/dovecot.conf.j2", svc.DOVECOT_CONF, ctx)])
+    # Its own operation: a new mailbox must not restart Dovecot. Only vmail (all
+    # Dovecot mail processes run as it) may enter the mail store.
+    staged_files(
         name=f"Render {svc.DOVECOT_USERS} (password hashes: content never shown)",
-        src=local_secret(render("dovecot/users.j2", **ctx),
-                         "dovecot-users"),
-        dest=svc.DOVECOT_USERS, user="root", group="dovecot", mode="640",
-    )
+        set_name="dovecot-users",
+        files=[rendered("dovecot/users.j2", svc.DOVECOT_USERS, ctx, group="dovecot",
+                        mode="640")],
+        dirs=[Dir(svc.VMAIL_HOME, svc.VMAIL_USER, svc.VMAIL_GROUP, "700")])
 
     tls_ops = tls.changes()
-    changed = any_changed(conf, *tls_ops)
-    # A broken config must stop the deploy here, with the running Dovecot untouched.
-    server.shell(name="Check dovecot.conf (doveconf -n)", commands=["doveconf -n >/dev/null"],
-                 _if=changed)
     # New dovecot.conf: restart (listeners, sockets and services may differ). Only the
     # certificate changed: reload, which keeps IMAP sessions.
     systemd.service(name="Restart Dovecot (dovecot.conf changed)", service="dovecot",
@@ -70,5 +84,4 @@ def configure(settings: MailSettings) -> None:
     systemd.service(name="Reload Dovecot (TLS certificate changed)", service="dovecot",
                     running=None, reloaded=True,
                     _if=lambda: conf.did_not_change() and any_changed(*tls_ops)())
-    systemd.service(name="Dovecot enabled and running", service="dovecot",
-                    running=True, enabled=True)
+    enabled_and_running("Dovecot enabled and running", "dovecot")

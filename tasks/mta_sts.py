@@ -17,17 +17,17 @@ DANE comes from Postfix itself (``smtp_tls_security_level = dane``).
 
 from __future__ import annotations
 
-from io import StringIO
-
 from pyinfra.api import deploy
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from mailops.inventory import MailSettings
 from mailops.services import mta_sts as svc
 
+from . import _snapshot as snapshot
 from . import tls
-from ._common import ensure_packages, template
+from ._common import enabled_and_running, ensure_packages
+from ._staged import Dir, changed_paths, rendered, staged_files, text
 
 
 @deploy("MTA-STS")
@@ -41,30 +41,33 @@ def configure(settings: MailSettings, all_hosts: list[MailSettings]) -> None:
 
     # Outbound: the resolver Postfix asks before each delivery (Debian's defaults:
     # 127.0.0.1:8461, an in-memory cache).
-    systemd.service(name="postfix-mta-sts-resolver enabled and running",
-                    service="postfix-mta-sts-resolver", running=True, enabled=True)
+    enabled_and_running("postfix-mta-sts-resolver enabled and running",
+                        "postfix-mta-sts-resolver")
 
-    files.directory(name=f"Create {svc.MTA_STS_DIR}", path=svc.MTA_STS_DIR,
-                    user="root", group="root", mode="755")
-    for domain, text in sorted(policies.items()):
-        files.put(name=f"MTA-STS policy of {domain}", src=StringIO(text),
-                  dest=f"{svc.MTA_STS_DIR}/{domain}.txt", user="root", group="root",
-                  mode="644")
-
-    site = template(f"Render {svc.NGINX_SITE}", "nginx/mailops-mta-sts.conf.j2",
-                    svc.NGINX_SITE, svc.nginx_context(settings, policies))
+    # Every policy and the nginx site: ONE staged operation (one digest fact however
+    # many domains); the site goes live only after `nginx -t` accepted it.
+    served = [text(policy, f"{svc.MTA_STS_DIR}/{domain}.txt")
+              for domain, policy in sorted(policies.items())]
+    served.append(rendered("nginx/mailops-mta-sts.conf.j2", svc.NGINX_SITE,
+                           svc.nginx_context(settings, policies)))
+    staged_files(name="MTA-STS policies and the nginx site (checked with nginx -t first)",
+                 set_name="mta-sts", files=served, dirs=[Dir(svc.MTA_STS_DIR)],
+                 check=svc.CHECK)
     # Debian's default site answers on port 80 with a welcome page; policies are
     # served over HTTPS only (RFC 8461 §3.3), so nothing listens on 80.
-    default = files.link(name="Remove nginx's default site (port 80)",
-                         path="/etc/nginx/sites-enabled/default", present=False)
+    enabled = "/etc/nginx/sites-enabled/default"
+    present = f"[ -e {enabled} ] || [ -L {enabled} ] && echo present"
+    snapshot.register(commands=[present])
+    default = files.link(name="Remove nginx's default site (port 80)", path=enabled,
+                         present=False, _if=lambda: snapshot.output(present) == "present")
 
-    changed = any_changed(site, default)
-    server.shell(name="Check the nginx configuration (nginx -t)",
-                 commands=["nginx -t -q"], _if=any_changed(site, default, *tls.changes()))
+    # A changed policy is a static file: no reload.
+    def changed() -> bool:
+        return svc.NGINX_SITE in changed_paths("mta-sts") or default.did_change()
+
     systemd.service(name="Reload nginx (site changed)", service="nginx", running=None,
                     reloaded=True, _if=changed)
     systemd.service(name="Reload nginx (TLS certificate changed)", service="nginx",
                     running=None, reloaded=True,
                     _if=lambda: not changed() and any_changed(*tls.changes())())
-    systemd.service(name="nginx enabled and running", service="nginx",
-                    running=True, enabled=True)
+    enabled_and_running("nginx enabled and running", "nginx")

@@ -7,13 +7,15 @@ install -> configure -> activate:
    handed in as data: per hosted domain the key it signs with — its ACTIVE key, or during
    `mailops dkim rotate` the published pending key named by the pyinfra data
    ``mailops_dkim_sign_with`` — uploaded to /etc/opendkim/keys/<domain>/<selector>.private,
-   opendkim 0600, through tasks._secret.secret_file: compared by SHA-256, never diffed,
-   never printed. This task never creates a key: a domain with no active key is left
+   opendkim 0600, all keys in ONE tasks._staged operation: compared by SHA-256, never
+   diffed, never printed. This task never creates a key: a domain with no active key is left
    unsigned and the deploy says which command starts signing it;
 3. /etc/opendkim.conf, KeyTable, SigningTable (refile: ``*@domain``) and TrustedHosts,
    rendered whole; the socket directory /var/spool/postfix/opendkim (opendkim:postfix,
    setgid, so the socket is group postfix);
-4. `opendkim -n` as a gate; restart when opendkim.conf or the socket directory
+   one tasks._staged operation, checked with `opendkim -n` on its staged copy before
+   any file goes live;
+4. restart when opendkim.conf or the socket directory
    changed, reload (SIGUSR1: re-reads configuration, tables and keys) when only tables
    or keys changed.
 """
@@ -26,15 +28,15 @@ from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
 from pyinfra.facts.files import FindInFile
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from mailops.dkim.plan import SigningPlan
 from mailops.inventory import MailSettings
 from mailops.services import opendkim as mh
 
-from ._common import install_mail_packages, template
-from ._secret import secret_file
+from ._common import enabled_and_running, install_mail_packages
+from ._staged import Dir, changed_paths, local, rendered, staged_files
 
 
 def _refuse_a_foreign_keystore(settings: MailSettings, plan: SigningPlan) -> None:
@@ -64,56 +66,42 @@ def configure(settings: MailSettings, plan: SigningPlan) -> None:
 
     install_mail_packages()
 
-    dirs = [
-        files.directory(name=f"Create {mh.OPENDKIM_DIR}", path=mh.OPENDKIM_DIR,
-                        user="root", group="opendkim", mode="750"),
-        files.directory(name=f"Create {mh.OPENDKIM_KEYS_DIR}", path=mh.OPENDKIM_KEYS_DIR,
-                        user="opendkim", group="opendkim", mode="700"),
-    ]
-    key_ops = []
+    key_dirs = [Dir(mh.OPENDKIM_DIR, "root", "opendkim", "750"),
+                Dir(mh.OPENDKIM_KEYS_DIR, "opendkim", "opendkim", "700")]
+    key_files = []
     for dk in ctx["keys"]:
         key = plan.keys[dk.domain]  # settings.Domain.name is lower-case already
-        dirs.append(files.directory(
-            name=f"Create {mh.OPENDKIM_KEYS_DIR}/{dk.domain}",
-            path=f"{mh.OPENDKIM_KEYS_DIR}/{dk.domain}",
-            user="opendkim", group="opendkim", mode="700",
-        ))
-        key_ops.append(secret_file(
-            name=f"DKIM key {dk.domain} selector {dk.selector} (content never shown)",
-            src=str(key.private_key_path), dest=dk.host_path,
-            user="opendkim", group="opendkim", mode="600",
-        ))
+        key_dirs.append(Dir(f"{mh.OPENDKIM_KEYS_DIR}/{dk.domain}", "opendkim", "opendkim",
+                            "700"))
+        key_files.append(local(key.private_key_path, dk.host_path, user="opendkim",
+                               group="opendkim", mode="600"))
+    # Every domain's key in ONE operation (one digest fact for all of them).
+    key_op = staged_files(name="DKIM private keys (content never shown)",
+                          set_name="opendkim-keys", files=key_files, dirs=key_dirs)
 
     # Socket directory inside the Postfix spool: group postfix + setgid, so the socket
     # OpenDKIM creates there is opendkim:postfix (0770 with UMask 007).
-    sock_dir = files.directory(
-        name="OpenDKIM socket directory in the Postfix spool",
-        path=f"{mh.POSTFIX_SPOOL}/{mh.OPENDKIM_SOCKET_DIR}",
-        user="opendkim", group="postfix", mode="2750",
-    )
+    sock_dir = f"{mh.POSTFIX_SPOOL}/{mh.OPENDKIM_SOCKET_DIR}"
+    restart_on = {mh.OPENDKIM_CONF, sock_dir}
+    config = staged_files(
+        name="OpenDKIM configuration and tables (checked with opendkim -n before going live)",
+        set_name="opendkim", check=mh.CHECK,
+        files=[rendered("opendkim/opendkim.conf.j2", mh.OPENDKIM_CONF, ctx),
+               *[rendered(f"opendkim/{t}.j2", f"{mh.OPENDKIM_DIR}/{t}", ctx,
+                          group="opendkim", mode="640")
+                 for t in ("KeyTable", "SigningTable", "TrustedHosts", "sender-policy.lua")]],
+        dirs=[Dir(sock_dir, "opendkim", "postfix", "2750")])
 
-    conf = template("Render /etc/opendkim.conf", "opendkim/opendkim.conf.j2", mh.OPENDKIM_CONF,
-                    ctx, user="root", group="root", mode="644")
-    tables = [
-        template(f"Render {mh.OPENDKIM_DIR}/{t}", f"opendkim/{t}.j2", f"{mh.OPENDKIM_DIR}/{t}",
-                 ctx, user="root", group="opendkim", mode="640")
-        for t in ("KeyTable", "SigningTable", "TrustedHosts", "sender-policy.lua")
-    ]
     # Earlier versions wrote an unbound.conf for ResolverConfiguration (see opendkim.conf).
     unbound = files.file(name=f"Remove {mh.OPENDKIM_UNBOUND_CONF} (no longer used)",
                          path=mh.OPENDKIM_UNBOUND_CONF, present=False)
 
-    all_ops = [conf, unbound, sock_dir, *dirs, *tables, *key_ops]
-    server.shell(name="Check the OpenDKIM configuration (opendkim -n)",
-                 commands=[f"opendkim -n -x {mh.OPENDKIM_CONF}"], _if=any_changed(*all_ops))
+    def restart() -> bool:
+        return bool(changed_paths("opendkim") & restart_on) or unbound.did_change()
+
     systemd.service(name="Restart OpenDKIM (opendkim.conf or socket changed)",
-                    service="opendkim", running=None, restarted=True,
-                    _if=any_changed(conf, unbound, sock_dir))
+                    service="opendkim", running=None, restarted=True, _if=restart)
     systemd.service(name="Reload OpenDKIM (tables or keys changed)",
                     service="opendkim", running=None, reloaded=True,
-                    _if=lambda: (conf.did_not_change() and unbound.did_not_change()
-                                 and sock_dir.did_not_change()
-                                 and any_changed(*dirs, *tables, *key_ops)()))
-    systemd.service(name="OpenDKIM enabled and running", service="opendkim",
-                    running=True, enabled=True)
-
+                    _if=lambda: not restart() and any_changed(config, key_op)())
+    enabled_and_running("OpenDKIM enabled and running", "opendkim")

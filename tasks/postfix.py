@@ -9,23 +9,28 @@ install -> configure -> activate:
    sender_login_maps, local_aliases, and the bounce tables of services/bounce.py):
    no postmap step, no .db that can drift from its
    source;
-4. `postfix check` as a gate, then `postfix reload` (systemctl reload postfix) only
+   — all of it ONE staged operation (tasks._staged): the new files are checked with
+   `postfix -c <staging copy> check` before any replaces a live one;
+4. `postfix reload` (systemctl reload postfix) only
    when one of the above or the TLS pair changed — texthash tables are read when a
    daemon starts, so a reload is what makes a changed table take effect.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pyinfra.api import deploy
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
 from mailops.inventory import MailSettings
 from mailops.services.paths import POSTFIX_DIR, POSTFIX_MAPS_DIR, QUOTA_EOD_POLICY
-from mailops.services.postfix import MAPS, postfix_context
+from mailops.services.postfix import CHECK, MAPS, postfix_context
 
 from . import relay, tls
-from ._common import TEMPLATES, install_mail_packages, template
+from ._common import TEMPLATES, enabled_and_running, install_mail_packages
+from ._staged import Dir, local, rendered, staged_files
 
 
 @deploy("Postfix")
@@ -34,29 +39,18 @@ def configure(settings: MailSettings) -> None:
 
     install_mail_packages()
 
-    ops = [
-        template("Render /etc/postfix/main.cf", "postfix/main.cf.j2",
-                 f"{POSTFIX_DIR}/main.cf", ctx),
-        template("Render /etc/postfix/master.cf", "postfix/master.cf.j2",
-                 f"{POSTFIX_DIR}/master.cf", ctx),
-        files.directory(name=f"Create {POSTFIX_MAPS_DIR}", path=POSTFIX_MAPS_DIR,
-                        user="root", group="root", mode="755"),
-    ]
-    for table in MAPS:
-        ops.append(template(f"Render {POSTFIX_MAPS_DIR}/{table}", f"postfix/{table}.j2",
-                            f"{POSTFIX_MAPS_DIR}/{table}", ctx))
+    files = [rendered("postfix/main.cf.j2", f"{POSTFIX_DIR}/main.cf", ctx),
+             rendered("postfix/master.cf.j2", f"{POSTFIX_DIR}/master.cf", ctx)]
+    files += [rendered(f"postfix/{table}.j2", f"{POSTFIX_MAPS_DIR}/{table}", ctx)
+              for table in MAPS]
+    # The END-OF-MESSAGE quota policy master.cf runs through spawn(8).
+    files.append(local(TEMPLATES / "postfix/quota-eod-policy.py", QUOTA_EOD_POLICY))
+    config = staged_files(
+        name="Render /etc/postfix/main.cf, master.cf and maps (checked with postfix check first)",
+        set_name="postfix", files=files,
+        dirs=[Dir(POSTFIX_MAPS_DIR), Dir(str(Path(QUOTA_EOD_POLICY).parent))], check=CHECK)
 
-    files.directory(name="Create /usr/local/lib/mailops", path="/usr/local/lib/mailops",
-                    user="root", group="root", mode="755")
-    ops.append(files.put(name=f"Quota policy {QUOTA_EOD_POLICY}",
-                         src=str(TEMPLATES / "postfix/quota-eod-policy.py"),
-                         dest=QUOTA_EOD_POLICY, user="root", group="root", mode="644"))
-
-    changed = any_changed(*ops, *tls.changes(), *relay.changes())
-    # `postfix check` fails on fatal configuration errors: stop before reloading.
-    server.shell(name="Check the Postfix configuration (postfix check)",
-                 commands=["postfix check"], _if=changed)
+    changed = any_changed(config, *tls.changes(), *relay.changes())
     systemd.service(name="Reload Postfix (configuration, tables or TLS changed)",
                     service="postfix", running=None, reloaded=True, _if=changed)
-    systemd.service(name="Postfix enabled and running", service="postfix",
-                    running=True, enabled=True)
+    enabled_and_running("Postfix enabled and running", "postfix")

@@ -2,9 +2,10 @@
 
 settings.tls.mode:
 - "files": the operator's certificate chain and key (files on the operator machine,
-  checked here: mailops.inventory.machine) are uploaded. The key goes through
-  tasks._secret.secret_file: digest-compared, never diffed or printed, created 0600
-  root before any byte is written.
+  checked here: mailops.inventory.machine) are uploaded together as one
+  tasks._staged operation: digest-compared, never diffed or printed, the key 0600 root
+  in a 0700 staging directory, and live only once the staged key matches the staged
+  certificate.
 - "self-signed": the host makes its own certificate with openssl, once — only when the
   key or the certificate is missing (fact check), never replacing an existing pair.
 - "acme": Debian's certbot obtains the certificates of mailops.services.tls.certificates
@@ -13,7 +14,7 @@ settings.tls.mode:
   through the domains' DNS provider (python3-certbot-dns-rfc2136 / -cloudflare): no
   port 80. The provider credentials (TSIG secret or Cloudflare token, from the
   operator's environment, the variable the inventory names) are uploaded to
-  /etc/letsencrypt/mailops-dns.ini with tasks._secret.secret_file (root 0600, never
+  /etc/letsencrypt/mailops-dns.ini through tasks._staged (root 0600, never
   diffed). Trade-off: certbot.timer renews unattended only because that credential
   stays on the host; scope it (a TSIG key allowed to update only ``_acme-challenge``
   names, a Cloudflare token limited to the zone's DNS) so a compromised host cannot
@@ -36,16 +37,16 @@ from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
 from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.files import File
-from pyinfra.facts.server import Command
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import files, server
 
 from mailops.inventory import MailSettings
 from mailops.inventory.machine import local_file
 from mailops.services import tls as svc
-from mailops.services.tls import TLS_CERT, TLS_DIR, TLS_KEY, Certificate
+from mailops.services.tls import CHECK_PAIR, TLS_CERT, TLS_DIR, TLS_KEY, Certificate
 
-from ._common import ensure_packages, local_secret, template
-from ._secret import secret_file
+from . import _snapshot as snapshot
+from ._common import enabled_and_running, ensure_packages
+from ._staged import Dir, Managed, changed_paths, local, rendered, staged_files, text
 
 # host name -> the operations of tls.configure() that can change a certificate or
 # key; dovecot/postfix/mta_sts gate their reloads on them.
@@ -66,24 +67,19 @@ def configure(settings: MailSettings) -> list[OperationMeta]:
     tls = settings.tls
     ops: list[OperationMeta] = []
 
-    files.directory(name="Create /etc/mailops", path="/etc/mailops",
-                    user="root", group="root", mode="755")
-    files.directory(name=f"Create {TLS_DIR}", path=TLS_DIR, user="root", group="root", mode="755")
+    dirs = [Dir("/etc/mailops"), Dir(TLS_DIR)]
 
     if tls.mode == "acme":
-        ops += _acme(settings)
+        ops += _acme(settings, dirs)
     elif tls.mode == "files":
-        cert = local_file(tls.cert_file, "tls.cert_file")
-        key = local_file(tls.key_file, "tls.key_file")
-        ops.append(files.put(
-            name=f"Upload the TLS certificate chain to {TLS_CERT}",
-            src=str(cert), dest=TLS_CERT, user="root", group="root", mode="644",
-        ))
-        ops.append(secret_file(
-            name=f"Upload the TLS private key to {TLS_KEY} (content never shown)",
-            src=str(key), dest=TLS_KEY, user="root", group="root", mode="600",
-        ))
+        # The pair in ONE operation: the key never goes live without its certificate.
+        ops.append(staged_files(
+            name=f"Upload the TLS certificate chain and key to {TLS_DIR} (key never shown)",
+            set_name="tls", dirs=dirs, check=CHECK_PAIR,
+            files=[local(local_file(tls.cert_file, "tls.cert_file"), TLS_CERT),
+                   local(local_file(tls.key_file, "tls.key_file"), TLS_KEY, mode="600")]))
     else:
+        staged_files(name=f"Create {TLS_DIR}", set_name="tls", files=[], dirs=dirs)
         ensure_packages("Install openssl", ["openssl"])
         hostname = settings.hostname.lower()
         # umask 077: the key is never readable by anyone but root, not even between
@@ -150,7 +146,7 @@ def certbot_command(settings: MailSettings, cert: Certificate, plugin: str) -> s
     ])
 
 
-def _acme(settings: MailSettings) -> list[OperationMeta]:
+def _acme(settings: MailSettings, dirs: list[Dir]) -> list[OperationMeta]:
     tls = settings.tls
     domain = settings.domains[0]  # the inventory's rules: one provider account for all
     provider = domain.dns
@@ -160,25 +156,21 @@ def _acme(settings: MailSettings) -> list[OperationMeta]:
     ensure_packages(f"Install certbot and its DNS plugin ({plugin})",
                     ["certbot", f"python3-certbot-dns-{plugin}"])
 
+    # The certbot side in ONE operation (one digest fact): directories, the DNS
+    # credential, the deploy hook and, for a test ACME server, its CA.
+    files_: list[Managed] = []
     if tls.acme_ca_bundle:
         # A test ACME server (Pebble) has its own CA: trusted system-wide, because
         # certbot (python3-requests on Debian) reads the system bundle, also when
         # certbot.timer runs it. Trade-off: the host then trusts that CA for all TLS.
-        bundle = files.put(name=f"Trust the ACME server's CA ({svc.ACME_CA_BUNDLE})",
-                           src=str(local_file(tls.acme_ca_bundle, "tls.acme_ca_bundle")),
-                           dest=svc.ACME_CA_BUNDLE, user="root", group="root", mode="644")
-        server.shell(name="update-ca-certificates (ACME server CA changed)",
-                     commands=["update-ca-certificates"], _if=bundle.did_change)
+        files_.append(local(local_file(tls.acme_ca_bundle, "tls.acme_ca_bundle"),
+                            svc.ACME_CA_BUNDLE))
 
     env_name = provider.token_env if plugin == "cloudflare" else provider.tsig_env
     secret = os.environ.get(env_name, "")
     if secret:
-        content = svc.acme_credentials(provider, secret, domain.name)
-        secret_file(
-            name=f"certbot DNS credentials {svc.ACME_CREDENTIALS} (content never shown)",
-            src=local_secret(content, "certbot-dns"), dest=svc.ACME_CREDENTIALS,
-            user="root", group="root", mode="600",
-        )
+        files_.append(text(svc.acme_credentials(provider, secret, domain.name),
+                           svc.ACME_CREDENTIALS, mode="600"))
     elif not host.get_fact(File, path=svc.ACME_CREDENTIALS):
         raise DeployError(
             f"tls.mode acme: found no ${env_name} in the environment and no "
@@ -189,20 +181,26 @@ def _acme(settings: MailSettings) -> list[OperationMeta]:
     # (A changed credential or hook alone needs no reload of any service.)
 
     certs = svc.certificates(settings)
-    template(f"certbot deploy hook {svc.ACME_DEPLOY_HOOK}", "certbot/deploy-hook.sh.j2",
-             svc.ACME_DEPLOY_HOOK,
-             {"hook": svc.ACME_DEPLOY_HOOK, "certificates": certs, "services": ACME_SERVICES},
-             mode="755")
+    # Every state question of the certificates, answered in the deploy's one pass.
+    snapshot.register(commands=[LINEAGES_COMMAND, *[c for cert in certs for c in (
+        state_command(cert), installed_command(cert))]])
+    files_.append(rendered("certbot/deploy-hook.sh.j2", svc.ACME_DEPLOY_HOOK,
+                           {"hook": svc.ACME_DEPLOY_HOOK, "certificates": certs,
+                            "services": ACME_SERVICES}, mode="755"))
+    dirs += [Dir(c.directory) for c in certs if c.directory != TLS_DIR]
+    staged_files(name="certbot credentials (never shown), deploy hook, directories",
+                 set_name="tls", files=files_, dirs=dirs)
+    if tls.acme_ca_bundle:
+        server.shell(name="update-ca-certificates (ACME server CA changed)",
+                     commands=["update-ca-certificates"],
+                     _if=lambda: svc.ACME_CA_BUNDLE in changed_paths("tls"))
 
     for cert in certs:
-        if cert.directory != TLS_DIR:
-            files.directory(name=f"Create {cert.directory}", path=cert.directory,
-                            user="root", group="root", mode="755")
         issued = _issue(settings, cert, plugin)
         ops += issued
 
         def not_installed(cert: Certificate = cert) -> bool:
-            out = host.get_fact(Command, command=installed_command(cert)) or ""
+            out = snapshot.output(installed_command(cert))
             return out.strip() != "same"
 
         if not_installed() or issued:
@@ -214,8 +212,7 @@ def _acme(settings: MailSettings) -> list[OperationMeta]:
             ))
 
     _delete_unused_lineages(certs)  # no service reads them any more: no reload
-    systemd.service(name="certbot.timer enabled (renewals twice a day)",
-                    service="certbot.timer", running=True, enabled=True)
+    enabled_and_running("certbot.timer enabled (renewals twice a day)", "certbot.timer")
     return ops
 
 
@@ -223,7 +220,7 @@ def _issue(settings: MailSettings, cert: Certificate, plugin: str) -> list[Opera
     wanted = wanted_state(settings, cert)
 
     def needs_issuance() -> bool:
-        return (host.get_fact(Command, command=state_command(cert)) or "").strip() != wanted
+        return snapshot.output(state_command(cert)).strip() != wanted
 
     if not needs_issuance():
         return []
@@ -240,7 +237,7 @@ def _delete_unused_lineages(certs: list[Certificate]) -> list[OperationMeta]:
     """Extra lineages (mailops-N) the inventory no longer needs: their names moved into
     the other certificates, and renewing them would keep proving names for nothing."""
     wanted = {c.lineage for c in certs}
-    listed = (host.get_fact(Command, command=LINEAGES_COMMAND) or "").split()
+    listed = snapshot.output(LINEAGES_COMMAND).split()
     pattern = re.compile(rf"^({re.escape(svc.ACME_CERT_NAME)}-\d+)\.conf$")
     unused = sorted(m.group(1) for m in map(pattern.match, listed) if m
                     and m.group(1) not in wanted)

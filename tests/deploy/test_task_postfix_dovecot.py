@@ -36,9 +36,16 @@ def test_postfix_gets_main_cf_master_cf_and_every_table_then_a_checked_reload(ru
     senders = table(run.upload(f"{POSTFIX_MAPS_DIR}/sender_login_maps"))
     assert senders["sales@example.test"] == "alice@example.test, bob@example.test"
     assert "@tenant2.test" in table(run.upload(f"{POSTFIX_MAPS_DIR}/virtual_alias_maps"))
+    # Checked on the staged copy, and only then moved over the live files; then reloaded.
+    config = run.op("Render /etc/postfix/main.cf").commands
+    check = next(i for i, c in enumerate(config)
+                 if "postfix -c /etc/mailops/staging/postfix/etc/postfix check'" in c)
+    live = next(i for i, c in enumerate(config) if "mv -f" in c)
+    assert check < live and "/etc/postfix/main.cf" in config[live]
     names = run.names()
-    check = names.index("Postfix | Check the Postfix configuration (postfix check)")
-    assert names[check + 1] == "Postfix | Reload Postfix (configuration, tables or TLS changed)"
+    assert names[names.index("Postfix | Render /etc/postfix/main.cf, master.cf and maps "
+                             "(checked with postfix check first)") + 1] == \
+        "Postfix | Reload Postfix (configuration, tables or TLS changed)"
     assert run.op("Reload Postfix").commands == ["systemctl reload postfix.service"]
 
 
@@ -53,10 +60,12 @@ def test_the_suppression_map_is_the_stores_own_table_file(run_task):
 def test_dovecot_users_go_up_as_a_secret_and_no_hash_is_in_any_command(run_task):
     run = run_task(dovecot.configure, SETTINGS)
     users = run.op(f"Render {dovecot_svc.DOVECOT_USERS}")
-    assert users.commands[0] == \
-        f"install -m 640 -o root -g dovecot /dev/null {dovecot_svc.DOVECOT_USERS}"
+    # In the private archive only, root:dovecot 0640 from the moment it is unpacked.
+    assert users.modes[dovecot_svc.DOVECOT_USERS] == "640 root:dovecot"
     lines = users.uploads[dovecot_svc.DOVECOT_USERS].splitlines()
     assert f"alice@example.test:{HASH}::::::userdb_quota_rule=*:storage=1073741824B" in lines
     assert not any(HASH in c or "argon2id" in c for c in run.commands())
     assert "groupadd -r vmail --gid 5000" in run.commands()
-    assert run.op("Check dovecot.conf").commands == ["doveconf -n >/dev/null"]
+    conf = run.op(f"Render {dovecot_svc.DOVECOT_CONF}").commands
+    assert any("doveconf -c /etc/mailops/staging/dovecot/etc/dovecot/dovecot.conf -n" in c
+               for c in conf)

@@ -53,7 +53,9 @@ def test_a_certificate_whose_live_names_match_is_not_issued_again(run_task, monk
     facts = {tls.state_command(c): tls.wanted_state(s, c) for c in certs[:1]}
     facts.update({tls.installed_command(c): "same" for c in certs})
     facts[tls.LINEAGES_COMMAND] = "mailops.conf\nmailops-2.conf\nmailops-7.conf\n"
-    run = run_task(tls.configure, s, facts={"Command": facts})
+    # read in the deploy's one pass (tasks._snapshot)
+    run = run_task(tls.configure, s,
+                   facts={"HostState": {"files": {}, "units": {}, "outputs": facts}})
     runs = [c for c in run.commands() if c.startswith("certbot certonly")]
     assert [re.search(r"--cert-name (\S+)", c).group(1) for c in runs] == ["mailops-2"]
     assert "certbot delete --non-interactive --cert-name mailops-7" in run.commands()
@@ -80,10 +82,15 @@ def test_files_mode_uploads_the_key_as_a_secret(run_task, tmp_path):
     s = parse_mail_settings({"hostname": "mx1.example.test", "domains": {"example.test": {}},
                              "tls": {"mode": "files", "cert_file": str(tmp_path / "c.pem"),
                                      "key_file": str(tmp_path / "k.pem")}})
-    key_op = run_task(tls.configure, s).op("Upload the TLS private key")
-    # Created empty 0600 first, then written: the key is never readable by others.
-    assert key_op.commands[0] == f"install -m 600 -o root -g root /dev/null {svc.TLS_KEY}"
-    assert key_op.uploads[svc.TLS_KEY] == "PRIVATE KEY\n"
+    run = run_task(tls.configure, s)
+    pair = run.op("Upload the TLS certificate chain and key")
+    # In the private archive only, 0600 from the moment it is unpacked.
+    assert pair.modes[svc.TLS_KEY] == "600 root:root"
+    assert pair.uploads[svc.TLS_KEY] == "PRIVATE KEY\n"
+    assert not any("PRIVATE KEY" in c for c in run.commands())
+    # A key that does not match the certificate never goes live.
+    assert any("openssl pkey -pubout -in /etc/mailops/staging/tls/etc/mailops/tls/privkey.pem"
+               in c for c in pair.commands)
 
 
 def test_self_signed_never_replaces_an_existing_pair(run_task):

@@ -31,10 +31,10 @@ class DeployResult:
 
 
 def deploy(inventory: str = "inventories/lab.py", *args: str, env: dict | None = None,
-           timeout: int = 900) -> DeployResult:
+           timeout: int = 900, deploy_file: str = "deploy.py") -> DeployResult:
     """Run the real pyinfra CLI, as an operator would, and read its results table."""
     proc = subprocess.run(
-        [PYINFRA, "-y", *args, inventory, "deploy.py"],
+        [PYINFRA, "-y", *args, inventory, deploy_file],
         cwd=REPO, capture_output=True, text=True, timeout=timeout,
         env={**clean_env(), **(env or {})},
     )

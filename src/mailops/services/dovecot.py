@@ -26,6 +26,10 @@ VMAIL_HOME = "/var/vmail"  # Maildir of user@domain: /var/vmail/<domain>/<user>/
 
 DOVECOT_CONF = "/etc/dovecot/dovecot.conf"
 DOVECOT_USERS = "/etc/dovecot/users"
+# The check a staged dovecot.conf must pass before it goes live ({stage}: the staging
+# root that mirrors /): doveconf(1) -c parses the whole file and exits non-zero on an
+# error; -n prints only non-defaults (discarded).
+CHECK = f"doveconf -c {{stage}}{DOVECOT_CONF} -n >/dev/null"
 
 _CRYPT_PREFIXES = (
     ("$argon2id$", "{ARGON2ID}"),

@@ -16,6 +16,11 @@ from .tls import TLS_CERT, TLS_KEY, certificate_for, mta_sts_domains
 
 MTA_STS_DIR = "/etc/mailops/mta-sts"  # <domain>.txt, served by nginx
 NGINX_SITE = "/etc/nginx/conf.d/mailops-mta-sts.conf"
+# The check a staged site must pass before it goes live ({stage}: the staging root that
+# mirrors /): Debian's whole nginx.conf, its conf.d include pointed at the staged
+# copy, through `nginx -t` (syntax, certificates, conflicts with the other sites).
+CHECK = ("sed 's#/etc/nginx/conf.d/#{stage}/etc/nginx/conf.d/#' /etc/nginx/nginx.conf "
+         "> {stage}/nginx.conf && nginx -t -q -c {stage}/nginx.conf")
 # postfix-mta-sts-resolver's socketmap (its Debian default address).
 MTA_STS_RESOLVER = "socketmap:inet:127.0.0.1:8461:postfix"
 

@@ -22,6 +22,13 @@ OPENDKIM_KEYS_DIR = "/etc/opendkim/keys"
 # removes what earlier versions left there.
 OPENDKIM_UNBOUND_CONF = "/etc/opendkim/unbound.conf"
 
+# The check a staged configuration must pass before it goes live ({stage}: the staging
+# root that mirrors /). opendkim(8) -n parses the configuration file and opens the data
+# sets it names (KeyTable, SigningTable, ...), then exits, non-zero on any error: the
+# staged opendkim.conf is pointed at the staged tables for it.
+CHECK = (f"sed 's#{OPENDKIM_DIR}/#{{stage}}{OPENDKIM_DIR}/#g' {{stage}}{OPENDKIM_CONF} "
+         f"> {{stage}}/check.conf && opendkim -n -x {{stage}}/check.conf")
+
 
 @dataclass(frozen=True)
 class DkimKey:

@@ -27,6 +27,7 @@ from .paths import (
     AUTH_SOCKET,
     LMTP_SOCKET,
     OPENDKIM_SOCKET,
+    POSTFIX_DIR,
     POSTFIX_MAPS_DIR,
     QUOTA_EOD_POLICY,
     QUOTA_EOD_SERVICE,
@@ -43,6 +44,13 @@ MAPS = ("virtual_mailbox_domains", "virtual_mailbox_maps", "virtual_alias_maps",
         "transport", "bounce_recipients", "bounce_senders", "suppression.cf",
         # who may be written to at the host name; the null sender on submission
         "local_recipients", "submission_sender_access")
+
+# The check a staged configuration must pass before it goes live ({stage}: the staging
+# root that mirrors /). postfix(1) -c reads main.cf and master.cf from that directory;
+# `postfix check` exits non-zero on fatal errors such as a bad numerical value. It
+# writes its messages to stderr only when that is a terminal (else to syslog only):
+# script(1) gives it one, so the deploy shows Postfix's own words; -e keeps its status.
+CHECK = f"script -qefc 'postfix -c {{stage}}{POSTFIX_DIR} check' /dev/null"
 
 # RFC 5321 §4.5.3.1.8: a server MUST accept at least 100 recipients per transaction;
 # clients handle "452 too many recipients" by sending the rest in a new transaction

@@ -19,6 +19,13 @@ from ..inventory import DnsProvider, MailSettings, Tls
 TLS_DIR = "/etc/mailops/tls"
 TLS_CERT = f"{TLS_DIR}/fullchain.pem"
 TLS_KEY = f"{TLS_DIR}/privkey.pem"
+# The check an uploaded pair must pass before it goes live ({stage}: the staging root
+# that mirrors /): the certificate's public key is the private key's (openssl-x509(1)
+# -pubkey, openssl-pkey(1) -pubout), so a service never loads a mismatched pair.
+CHECK_PAIR = (f'[ "$(openssl x509 -noout -pubkey -in {{stage}}{TLS_CERT})" = '
+              f'"$(openssl pkey -pubout -in {{stage}}{TLS_KEY})" ] || '
+              f'{{ echo "{TLS_CERT}: the certificate does not match the key {TLS_KEY}"; '
+              'exit 1; }')
 
 ACME_CERT_NAME = "mailops"  # certbot lineage of the host name: /etc/letsencrypt/live/mailops/
 ACME_LIVE = f"/etc/letsencrypt/live/{ACME_CERT_NAME}"
