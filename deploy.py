@@ -8,10 +8,13 @@ it as a milter).
 
 from pyinfra import host
 
+from mailops.services import release
 from mailops.settings import parse_mail_settings
 from tasks import base, bounce, dovecot, mta_sts, opendkim, postfix, tls
 
 settings = parse_mail_settings(host.data.get("mailops"), source=f"host {host.name}")
+# Debian 12 or 13, read from the host; anything else stops here, before any change.
+release.of_host()
 
 base.configure(settings)
 tls.configure(settings)

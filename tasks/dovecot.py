@@ -18,6 +18,7 @@ from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from mailops import mailhost as mh
+from mailops.services import release
 from mailops.settings import MailSettings
 
 from . import tls
@@ -28,6 +29,8 @@ from ._secret import secret_file
 @deploy("Dovecot")
 def configure(settings: MailSettings) -> None:
     ctx = mh.dovecot_context(settings)  # raises MailhostError before anything is touched
+    # Dovecot 2.4 (Debian 13) reads neither 2.3's dovecot.conf nor its userdb quota field.
+    v24 = release.of_host().dovecot == "2.4"
 
     install_mail_packages()
 
@@ -42,11 +45,18 @@ def configure(settings: MailSettings) -> None:
     files.directory(name=f"Mail store {mh.VMAIL_HOME}", path=mh.VMAIL_HOME,
                     user=mh.VMAIL_USER, group=mh.VMAIL_GROUP, mode="700")
 
-    conf = template("Render /etc/dovecot/dovecot.conf", "dovecot/dovecot.conf.j2",
+    # Postfix's postinst with "No configuration" leaves the queue directory empty on
+    # Debian 13; Dovecot's sockets live in its private/ (postfix-files(5): 0700 postfix).
+    files.directory(name="Postfix private/ for Dovecot's sockets",
+                    path=f"{mh.POSTFIX_SPOOL}/private", user="postfix", group="root",
+                    mode="700")
+    conf = template("Render /etc/dovecot/dovecot.conf",
+                    "dovecot/dovecot-2.4.conf.j2" if v24 else "dovecot/dovecot.conf.j2",
                     mh.DOVECOT_CONF, ctx, user="root", group="root", mode="644")
     secret_file(
         name=f"Render {mh.DOVECOT_USERS} (password hashes: content never shown)",
-        src=local_secret(mh.render_file(TEMPLATES / "dovecot/users.j2", **ctx),
+        src=local_secret(mh.render_file(TEMPLATES / ("dovecot/users-2.4.j2" if v24 else
+                                                     "dovecot/users.j2"), **ctx),
                          "dovecot-users"),
         dest=mh.DOVECOT_USERS, user="root", group="dovecot", mode="640",
     )
