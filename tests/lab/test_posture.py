@@ -102,7 +102,7 @@ def wait_for(predicate, timeout: float, what: str):
 
 
 def remote_log(since: str) -> str:
-    return on("remote", f"journalctl -q -o cat --since '{since}' -u postfix@- "
+    return on("remote", f"journalctl -q -o cat --since '{since}' -u postfix@- -u postfix "
               "-u postfix-mta-sts-resolver").stdout
 
 

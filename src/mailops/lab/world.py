@@ -15,7 +15,7 @@ from pathlib import Path
 from jinja2 import Template
 
 from . import aptcache, bind, config, image, machines, pebble, pki
-from .proc import LabError, alive, pids_mentioning, run, stop, wait_until
+from .proc import LabError, alive, pids_mentioning, run, stop, stop_container, wait_until
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "templates" / "lab"
 
@@ -144,7 +144,12 @@ def ssh_run(state: config.LabState, name: str, command: str, check: bool = True,
 def down(log=print) -> None:
     """Stop and remove everything the lab made, including leftovers of killed runs."""
     root = config.state_dir()
-    for pidfile in sorted(root.glob("machines/*/nspawn.pid")) + [
+    for pidfile in sorted(root.glob("machines/*/nspawn.pid")):
+        try:
+            stop_container(int(pidfile.read_text()))
+        except ValueError:
+            pass
+    for pidfile in [
         root / "named" / "daemon.pid",
         root / "apt-cacher-ng" / "daemon.pid",
         root / "pebble" / "daemon.pid",
