@@ -9,53 +9,26 @@ from pyinfra.facts.server import LinuxDistribution
 
 from mailops.services.release import SUPPORTED, UnsupportedRelease, host_release
 
+
+def os_release(pretty: str, codename: str, version_id: str | None = None,
+               os_id: str = "debian", name: str = "Debian GNU/Linux") -> str:
+    """An /etc/os-release as each system ships it (testing/unstable: no VERSION_ID)."""
+    lines = [f'PRETTY_NAME="{pretty}"', f'NAME="{name}"']
+    if version_id:
+        lines.append(f'VERSION_ID="{version_id}"')
+    lines += [f"VERSION_CODENAME={codename}", f"ID={os_id}"]
+    if os_id != "debian":
+        lines.append("ID_LIKE=debian")
+    return "\n".join(lines) + "\n"
+
+
 OS_RELEASE = {
-    "debian-11": """PRETTY_NAME="Debian GNU/Linux 11 (bullseye)"
-NAME="Debian GNU/Linux"
-VERSION_ID="11"
-VERSION="11 (bullseye)"
-VERSION_CODENAME=bullseye
-ID=debian
-HOME_URL="https://www.debian.org/"
-""",
-    "debian-12": """PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
-NAME="Debian GNU/Linux"
-VERSION_ID="12"
-VERSION="12 (bookworm)"
-VERSION_CODENAME=bookworm
-ID=debian
-HOME_URL="https://www.debian.org/"
-""",
-    "debian-13": """PRETTY_NAME="Debian GNU/Linux 13 (trixie)"
-NAME="Debian GNU/Linux"
-VERSION_ID="13"
-VERSION="13 (trixie)"
-VERSION_CODENAME=trixie
-DEBIAN_VERSION_FULL=13.8
-ID=debian
-HOME_URL="https://www.debian.org/"
-""",
-    "debian-14": """PRETTY_NAME="Debian GNU/Linux 14 (forky)"
-NAME="Debian GNU/Linux"
-VERSION_ID="14"
-VERSION="14 (forky)"
-VERSION_CODENAME=forky
-ID=debian
-""",
-    # testing/unstable: no VERSION_ID at all
-    "debian-testing": """PRETTY_NAME="Debian GNU/Linux forky/sid"
-NAME="Debian GNU/Linux"
-VERSION_CODENAME=forky
-ID=debian
-""",
-    "ubuntu-24.04": """PRETTY_NAME="Ubuntu 24.04.1 LTS"
-NAME="Ubuntu"
-VERSION_ID="24.04"
-VERSION="24.04.1 LTS (Noble Numbat)"
-VERSION_CODENAME=noble
-ID=ubuntu
-ID_LIKE=debian
-""",
+    "debian-11": os_release("Debian GNU/Linux 11 (bullseye)", "bullseye", "11"),
+    "debian-12": os_release("Debian GNU/Linux 12 (bookworm)", "bookworm", "12"),
+    "debian-13": os_release("Debian GNU/Linux 13 (trixie)", "trixie", "13"),
+    "debian-14": os_release("Debian GNU/Linux 14 (forky)", "forky", "14"),
+    "debian-testing": os_release("Debian GNU/Linux forky/sid", "forky"),
+    "ubuntu-24.04": os_release("Ubuntu 24.04.1 LTS", "noble", "24.04", "ubuntu", "Ubuntu"),
 }
 
 
