@@ -34,6 +34,9 @@ APT="apt-get -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force
 $APT upgrade --without-new-pkgs
 $APT full-upgrade
 rm /usr/sbin/policy-rc.d
+# The running sshd (Debian 12) cannot start sessions with Debian 13's binaries: new
+# connections — the deploy's — fail until it is restarted (OpenSSH 9.8 split sshd).
+systemctl restart ssh
 . /etc/os-release
 echo "now $VERSION_ID $VERSION_CODENAME"
 """
