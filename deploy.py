@@ -1,26 +1,32 @@
 """Converge a mail host: `pyinfra inventories/<name>.py deploy.py`.
 
-Thin on purpose: read the typed settings, then run each service's task in
-dependency order (TLS before the daemons that use it; Dovecot before Postfix,
-which hands it mail and authentication; OpenDKIM before Postfix, which calls
-it as a milter).
+Thin on purpose: take the inventory pyinfra loaded — validated once, when the
+inventory file ran (mailops.inventory.check_here) — then run each service's task
+in dependency order (TLS before the daemons that use it; Dovecot before Postfix,
+which hands it mail and authentication; OpenDKIM before Postfix, which calls it
+as a milter).
 """
 
-from pyinfra import host
+from pyinfra import host, inventory
 
+from mailops.dkim.plan import SIGN_WITH_DATA, signing_plan
+from mailops.inventory import for_deploy
 from mailops.services import release
-from mailops.settings import parse_mail_settings
 from tasks import base, bounce, dovecot, mta_sts, opendkim, postfix, tls
 
-settings = parse_mail_settings(host.data.get("mailops"), source=f"host {host.name}")
+mail = for_deploy(inventory)
+settings = mail.host(host.name).settings
 # Debian 12 or 13, read from the host; anything else stops here, before any change.
 release.of_host()
+# Which key each domain signs with, read from the keystore once (never written); a
+# rotation names its key with `--data mailops_dkim_sign_with=<domain>=<selector>`.
+dkim_plan = signing_plan(settings, override=host.data.get(SIGN_WITH_DATA))
 
 base.configure(settings)
 tls.configure(settings)
-# MTA-STS before Postfix: main.cf asks its resolver before every delivery (issue 7).
-mta_sts.configure(settings)
+# MTA-STS before Postfix: main.cf asks its resolver before every delivery.
+mta_sts.configure(settings, mail.settings)
 dovecot.configure(settings)
-opendkim.configure(settings)
+opendkim.configure(settings, dkim_plan)
 bounce.configure(settings)  # before Postfix, whose config names its user, hook and DB
 postfix.configure(settings)

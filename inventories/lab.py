@@ -7,8 +7,8 @@ nothing secret is in this file. Compare with inventories/prod.py.
 
 import os
 
+from mailops.inventory import check_here
 from mailops.lab.config import LabState
-from mailops.settings import parse_mail_settings
 
 _lab = LabState.load()
 
@@ -81,8 +81,6 @@ MAILOPS = {
     },
 }
 
-# Validate now: a bad value stops pyinfra before it connects to anything.
-parse_mail_settings(MAILOPS, source="inventories/lab.py")
 
 mail_servers = [
     (
@@ -97,3 +95,7 @@ mail_servers = [
         },
     )
 ]
+
+# Every rule checked now, as pyinfra reads this file: a bad value stops the run before
+# it connects to anything, and the deploy and `mailops` reuse this result.
+check_here(globals())

@@ -10,11 +10,11 @@ What never goes here: DNS API tokens and TSIG secrets (environment variables
 named by `dns.token_env` / `dns.tsig_env`), DKIM private keys (the keystore
 directory, default ~/.local/share/mailops/keystore or $MAILOPS_KEYSTORE).
 
-Every key and its default is documented in src/mailops/settings.py; an unknown
+Every key and its default is documented in src/mailops/inventory/model.py; an unknown
 key or a bad value stops the run before any host is touched.
 """
 
-from mailops.settings import parse_mail_settings
+from mailops.inventory import check_here
 
 MAILOPS = {
     # The mail host's name: HELO, MX target, certificate name. Its A/AAAA and
@@ -62,8 +62,11 @@ MAILOPS = {
     },
 }
 
-parse_mail_settings(MAILOPS, source="inventories/prod.py")
 
 mail_servers = [
     ("mx1.example.com", {"ssh_user": "root", "mailops": MAILOPS}),
 ]
+
+# Every rule checked now, as pyinfra reads this file: a bad value stops the run before
+# it connects to anything, and the deploy and `mailops` reuse this result.
+check_here(globals())

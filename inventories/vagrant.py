@@ -6,8 +6,8 @@ like the lab's; the DKIM keystore lives there too. Nothing secret is in git.
 
 from pathlib import Path
 
+from mailops.inventory import check_here
 from mailops.lab.config import LabState
-from mailops.settings import parse_mail_settings
 
 _state_dir = Path(__file__).resolve().parent.parent / ".vagrant" / "mailops"
 _state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -33,6 +33,9 @@ MAILOPS = {
     },
 }
 
-parse_mail_settings(MAILOPS, source="inventories/vagrant.py")
 
 mail_servers = [("@vagrant/mx1", {"mailops": MAILOPS})]
+
+# Every rule checked now, as pyinfra reads this file: a bad value stops the run before
+# it connects to anything, and the deploy and `mailops` reuse this result.
+check_here(globals())

@@ -14,9 +14,9 @@ from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt, files, server
 
-from mailops.mailhost import JINJA_ENV_KWARGS
+from mailops.services.render import JINJA_ENV_KWARGS, TEMPLATES_DIR
 
-TEMPLATES = Path(__file__).parent.parent / "templates"
+TEMPLATES = TEMPLATES_DIR
 
 # Everything the mail host runs, installed by ONE apt operation so that each service
 # task can run on its own and in any order (Dovecot's sockets live in Postfix's spool
@@ -76,7 +76,7 @@ def ensure_packages(name: str, packages: list[str], *,
 
 def template(name: str, src: str, dest: str, context: dict, *, user: str = "root",
              group: str = "root", mode: str = "644") -> OperationMeta:
-    """files.template with the Jinja options the tests render with (mailhost.render)."""
+    """files.template with the Jinja options the tests render with (services.render)."""
     return files.template(
         name=name,
         src=str(TEMPLATES / src),

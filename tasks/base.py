@@ -3,7 +3,7 @@
 from pyinfra.api import deploy
 from pyinfra.operations import files, server
 
-from mailops.settings import MailSettings
+from mailops.inventory import MailSettings
 
 from ._common import ensure_packages
 

@@ -1,4 +1,7 @@
-"""Dovecot 2.3: IMAP (993 implicit TLS, 143 STARTTLS-before-login), LMTP and SASL for Postfix.
+"""Dovecot: IMAP (993 implicit TLS, 143 STARTTLS-before-login), LMTP and SASL for Postfix.
+
+Dovecot 2.3 on Debian 12, 2.4 on Debian 13: each has its own whole templates
+(services.dovecot.templates), picked by the host's release.
 
 install -> configure -> activate:
 1. the mail packages (tasks._common.install_mail_packages: Dovecot's sockets live in
@@ -17,48 +20,47 @@ from pyinfra.api import deploy
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from mailops import mailhost as mh
+from mailops.inventory import MailSettings
+from mailops.services import dovecot as svc
 from mailops.services import release
-from mailops.settings import MailSettings
+from mailops.services.paths import POSTFIX_SPOOL
+from mailops.services.render import render
 
 from . import tls
-from ._common import TEMPLATES, install_mail_packages, local_secret, template
+from ._common import install_mail_packages, local_secret, template
 from ._secret import secret_file
 
 
 @deploy("Dovecot")
 def configure(settings: MailSettings) -> None:
-    ctx = mh.dovecot_context(settings)  # raises MailhostError before anything is touched
+    ctx = svc.dovecot_context(settings)
     # Dovecot 2.4 (Debian 13) reads neither 2.3's dovecot.conf nor its userdb quota field.
-    v24 = release.of_host().dovecot == "2.4"
+    conf_template, users_template = svc.templates(release.of_host())
 
     install_mail_packages()
 
-    server.group(name=f"Group {mh.VMAIL_GROUP} (gid {mh.VMAIL_GID})", group=mh.VMAIL_GROUP,
-                 gid=mh.VMAIL_GID, system=True)
+    server.group(name=f"Group {svc.VMAIL_GROUP} (gid {svc.VMAIL_GID})", group=svc.VMAIL_GROUP,
+                 gid=svc.VMAIL_GID, system=True)
     server.user(
-        name=f"User {mh.VMAIL_USER} (uid {mh.VMAIL_UID}) owns the mail store",
-        user=mh.VMAIL_USER, uid=mh.VMAIL_UID, group=mh.VMAIL_GROUP, home=mh.VMAIL_HOME,
+        name=f"User {svc.VMAIL_USER} (uid {svc.VMAIL_UID}) owns the mail store",
+        user=svc.VMAIL_USER, uid=svc.VMAIL_UID, group=svc.VMAIL_GROUP, home=svc.VMAIL_HOME,
         shell="/usr/sbin/nologin", system=True, ensure_home=False,
     )
     # Only vmail (all Dovecot mail processes run as it) may enter the mail store.
-    files.directory(name=f"Mail store {mh.VMAIL_HOME}", path=mh.VMAIL_HOME,
-                    user=mh.VMAIL_USER, group=mh.VMAIL_GROUP, mode="700")
+    files.directory(name=f"Mail store {svc.VMAIL_HOME}", path=svc.VMAIL_HOME,
+                    user=svc.VMAIL_USER, group=svc.VMAIL_GROUP, mode="700")
 
     # Postfix's postinst with "No configuration" leaves the queue directory empty on
     # Debian 13; Dovecot's sockets live in its private/ (postfix-files(5): 0700 postfix).
     files.directory(name="Postfix private/ for Dovecot's sockets",
-                    path=f"{mh.POSTFIX_SPOOL}/private", user="postfix", group="root",
-                    mode="700")
-    conf = template("Render /etc/dovecot/dovecot.conf",
-                    "dovecot/dovecot-2.4.conf.j2" if v24 else "dovecot/dovecot.conf.j2",
-                    mh.DOVECOT_CONF, ctx, user="root", group="root", mode="644")
+                    path=f"{POSTFIX_SPOOL}/private", user="postfix", group="root", mode="700")
+    conf = template("Render /etc/dovecot/dovecot.conf", conf_template,
+                    svc.DOVECOT_CONF, ctx, user="root", group="root", mode="644")
     secret_file(
-        name=f"Render {mh.DOVECOT_USERS} (password hashes: content never shown)",
-        src=local_secret(mh.render_file(TEMPLATES / ("dovecot/users-2.4.j2" if v24 else
-                                                     "dovecot/users.j2"), **ctx),
+        name=f"Render {svc.DOVECOT_USERS} (password hashes: content never shown)",
+        src=local_secret(render(users_template, **ctx),
                          "dovecot-users"),
-        dest=mh.DOVECOT_USERS, user="root", group="dovecot", mode="640",
+        dest=svc.DOVECOT_USERS, user="root", group="dovecot", mode="640",
     )
 
     tls_ops = tls.changes()

@@ -2,15 +2,16 @@
 
 Inbound (RFC 8461 §3.3): nginx-light serves
 ``https://mta-sts.<domain>/.well-known/mta-sts.txt`` for every domain whose
-``mta_sts.mode`` is not none, with the host's certificate (/etc/mailops/tls, which
-in ACME mode carries every ``mta-sts.<domain>`` name). The policy text comes from
+``mta_sts.mode`` is not none, each with the certificate that carries its name
+(mailops.services.tls: in ACME mode one or more certificates hold every
+``mta-sts.<domain>``; nginx picks by SNI). The policy text comes from
 mailops.dns.records.mta_sts_policy over EVERY host of the inventory — the same
 function the DNS side hashes into the ``_mta-sts`` id — so the served policy and the
 announced id cannot disagree (RFC 8461 §3.1: senders refetch only on a new id).
 Each policy is a static file: changing one needs no nginx reload.
 
 Outbound (RFC 8461 §5, RFC 7672): Debian's postfix-mta-sts-resolver answers
-Postfix's ``smtp_tls_policy_maps`` socketmap (main.cf, MAILOPS-MTA-STS section);
+Postfix's ``smtp_tls_policy_maps`` socketmap (main.cf, MAILOPS-MTA-STS-DANE section);
 DANE comes from Postfix itself (``smtp_tls_security_level = dane``).
 """
 
@@ -18,33 +19,22 @@ from __future__ import annotations
 
 from io import StringIO
 
-from pyinfra import host, inventory
 from pyinfra.api import deploy
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from mailops import mailhost as mh
-from mailops.settings import MailSettings, parse_mail_settings
+from mailops.inventory import MailSettings
+from mailops.services import mta_sts as svc
 
 from . import tls
 from ._common import ensure_packages, template
 
 
-def _all_hosts(settings: MailSettings) -> list[MailSettings]:
-    """Every mail host of the inventory: a domain served by two hosts lists both MX."""
-    out = []
-    for h in inventory:
-        raw = h.data.get("mailops")
-        if raw is None:
-            continue
-        out.append(settings if h.name == host.name
-                   else parse_mail_settings(raw, source=f"host {h.name}"))
-    return out or [settings]
-
-
 @deploy("MTA-STS")
-def configure(settings: MailSettings) -> None:
-    policies = mh.mta_sts_policies(_all_hosts(settings), settings)
+def configure(settings: MailSettings, all_hosts: list[MailSettings]) -> None:
+    """``all_hosts``: every mail host of the inventory (a domain served by two hosts
+    lists both in its policy's mx lines)."""
+    policies = svc.mta_sts_policies(all_hosts, settings)
 
     ensure_packages("Install nginx-light and postfix-mta-sts-resolver",
                     ["nginx-light", "postfix-mta-sts-resolver"])
@@ -54,18 +44,15 @@ def configure(settings: MailSettings) -> None:
     systemd.service(name="postfix-mta-sts-resolver enabled and running",
                     service="postfix-mta-sts-resolver", running=True, enabled=True)
 
-    files.directory(name=f"Create {mh.MTA_STS_DIR}", path=mh.MTA_STS_DIR,
+    files.directory(name=f"Create {svc.MTA_STS_DIR}", path=svc.MTA_STS_DIR,
                     user="root", group="root", mode="755")
     for domain, text in sorted(policies.items()):
         files.put(name=f"MTA-STS policy of {domain}", src=StringIO(text),
-                  dest=f"{mh.MTA_STS_DIR}/{domain}.txt", user="root", group="root",
+                  dest=f"{svc.MTA_STS_DIR}/{domain}.txt", user="root", group="root",
                   mode="644")
 
-    listens = ["443"] + (["[::]:443"] if settings.ipv6 else [])
-    site = template(f"Render {mh.NGINX_SITE}", "nginx/mailops-mta-sts.conf.j2", mh.NGINX_SITE,
-                    {"site": mh.NGINX_SITE, "domains": sorted(policies), "listens": listens,
-                     "tls_cert": mh.TLS_CERT, "tls_key": mh.TLS_KEY,
-                     "policy_dir": mh.MTA_STS_DIR})
+    site = template(f"Render {svc.NGINX_SITE}", "nginx/mailops-mta-sts.conf.j2",
+                    svc.NGINX_SITE, svc.nginx_context(settings, policies))
     # Debian's default site answers on port 80 with a welcome page; policies are
     # served over HTTPS only (RFC 8461 §3.3), so nothing listens on 80.
     default = files.link(name="Remove nginx's default site (port 80)",

@@ -1,13 +1,15 @@
-"""OpenDKIM: sign mail of every hosted domain with its active key; verify inbound mail.
+"""OpenDKIM: sign mail of every hosted domain with the key its signing plan names; verify
+inbound mail.
 
 install -> configure -> activate:
 1. the mail packages (tasks._common.install_mail_packages);
-2. per hosted domain, the key it signs with (``mailops.hosts.opendkim.signing_keys``):
-   the ACTIVE key from the local keystore (``ensure_key`` creates one only if the domain
-   has none; never overwrites), or — during `mailops rotate-dkim` — the published
-   pending key named by ``MAILOPS_DKIM_SIGN_WITH=domain=selector``; uploaded to
-   /etc/opendkim/keys/<domain>/<selector>.private, opendkim 0600, through
-   tasks._secret.secret_file: compared by SHA-256, never diffed, never printed;
+2. the signing plan (``mailops.dkim.plan.signing_plan``), computed once by deploy.py and
+   handed in as data: per hosted domain the key it signs with — its ACTIVE key, or during
+   `mailops dkim rotate` the published pending key named by the pyinfra data
+   ``mailops_dkim_sign_with`` — uploaded to /etc/opendkim/keys/<domain>/<selector>.private,
+   opendkim 0600, through tasks._secret.secret_file: compared by SHA-256, never diffed,
+   never printed. This task never creates a key: a domain with no active key is left
+   unsigned and the deploy says which command starts signing it;
 3. /etc/opendkim.conf, KeyTable, SigningTable (refile: ``*@domain``) and TrustedHosts,
    rendered whole; the socket directory /var/spool/postfix/opendkim (opendkim:postfix,
    setgid, so the socket is group postfix);
@@ -20,50 +22,45 @@ from __future__ import annotations
 
 import re
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
 from pyinfra.facts.files import FindInFile
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from mailops import mailhost as mh
-from mailops.dkim.keystore import Keystore
-from mailops.hosts.opendkim import signature_algorithm, signing_keys
-from mailops.settings import MailSettings
+from mailops.dkim.plan import SigningPlan
+from mailops.inventory import MailSettings
+from mailops.services import opendkim as mh
 
 from ._common import install_mail_packages, template
 from ._secret import secret_file
 
 
-def _refuse_a_foreign_keystore(settings: MailSettings, keystore: Keystore) -> None:
-    """Stop when the host signs a domain this keystore has never seen.
+def _refuse_a_foreign_keystore(settings: MailSettings, plan: SigningPlan) -> None:
+    """Stop when the host signs a domain this keystore has no key for.
 
     Deploying from a second machine (another laptop, a CI runner) with an empty
-    keystore would otherwise mint new keys and switch the host to selectors that
-    are in no DNS: every message would fail DKIM until someone noticed.
+    keystore would otherwise switch off signing for domains whose keys are in DNS:
+    every message would fail DKIM alignment until someone noticed.
     """
-    for d in settings.domains:
-        if keystore.keys(d.name):
-            continue
+    for name in plan.keyless:
         signed = host.get_fact(FindInFile, path=f"{mh.OPENDKIM_DIR}/KeyTable",
-                               pattern=f"\\s{re.escape(d.name)}:")
+                               pattern=f"\\s{re.escape(name)}:")
         if signed:
             raise DeployError(
-                f"OpenDKIM on {host.name} already signs {d.name} ({signed[0].split()[0]}), "
-                f"but the keystore {keystore.path} has no key for it; expected the keystore "
-                "that made that key — point the inventory's `keystore` or $MAILOPS_KEYSTORE "
-                "at it (a new key here would sign with a selector that is in no DNS)")
+                f"OpenDKIM on {host.name} already signs {name} ({signed[0].split()[0]}), "
+                f"but the keystore {settings.keystore} has no key for it; expected the "
+                "keystore that made that key — point the inventory's `keystore` or "
+                "$MAILOPS_KEYSTORE at it (deploying from this one would stop signing it)")
 
 
 @deploy("OpenDKIM")
-def configure(settings: MailSettings) -> None:
-    keystore = Keystore(settings.keystore)
-    _refuse_a_foreign_keystore(settings, keystore)
-    keys = signing_keys(settings, keystore)
-    ctx = mh.opendkim_context(settings, {name: k.selector for name, k in keys.items()})
-    # The keys decide the algorithm, not the inventory's wish: mid-rotation they differ.
-    ctx["signature_algorithm"] = signature_algorithm(settings, keys)
+def configure(settings: MailSettings, plan: SigningPlan) -> None:
+    _refuse_a_foreign_keystore(settings, plan)
+    for notice in plan.notices():
+        logger.warning(notice)
+    ctx = mh.opendkim_context(settings, plan.selectors, plan.signature_algorithm)
 
     install_mail_packages()
 
@@ -75,7 +72,7 @@ def configure(settings: MailSettings) -> None:
     ]
     key_ops = []
     for dk in ctx["keys"]:
-        key = keys[dk.domain]  # settings.Domain.name is lower-case already
+        key = plan.keys[dk.domain]  # settings.Domain.name is lower-case already
         dirs.append(files.directory(
             name=f"Create {mh.OPENDKIM_KEYS_DIR}/{dk.domain}",
             path=f"{mh.OPENDKIM_KEYS_DIR}/{dk.domain}",

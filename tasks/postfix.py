@@ -6,7 +6,8 @@ install -> configure -> activate:
 2. main.cf and master.cf rendered WHOLE;
 3. the lookup tables under /etc/postfix/maps rendered whole as ``texthash:`` files
    (virtual_mailbox_domains, virtual_mailbox_maps, virtual_alias_maps,
-   sender_login_maps, local_aliases): no postmap step, no .db that can drift from its
+   sender_login_maps, local_aliases, and the bounce tables of services/bounce.py):
+   no postmap step, no .db that can drift from its
    source;
 4. `postfix check` as a gate, then `postfix reload` (systemctl reload postfix) only
    when one of the above or the TLS pair changed — texthash tables are read when a
@@ -19,35 +20,31 @@ from pyinfra.api import deploy
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from mailops import mailhost as mh
-from mailops.settings import MailSettings
+from mailops.inventory import MailSettings
+from mailops.services.paths import POSTFIX_DIR, POSTFIX_MAPS_DIR
+from mailops.services.postfix import MAPS, postfix_context
 
 from . import tls
 from ._common import install_mail_packages, template
 
-MAPS = ("virtual_mailbox_domains", "virtual_mailbox_maps", "virtual_alias_maps",
-        "sender_login_maps", "local_aliases",
-        # issue 6, the bounce pipeline (tasks/bounce.py makes the hook, user and database):
-        "transport", "bounce_recipients", "bounce_senders", "suppression.cf")
-
 
 @deploy("Postfix")
 def configure(settings: MailSettings) -> None:
-    ctx = mh.postfix_context(settings)  # raises MailhostError before anything is touched
+    ctx = postfix_context(settings)
 
     install_mail_packages()
 
     ops = [
         template("Render /etc/postfix/main.cf", "postfix/main.cf.j2",
-                 f"{mh.POSTFIX_DIR}/main.cf", ctx),
+                 f"{POSTFIX_DIR}/main.cf", ctx),
         template("Render /etc/postfix/master.cf", "postfix/master.cf.j2",
-                 f"{mh.POSTFIX_DIR}/master.cf", ctx),
-        files.directory(name=f"Create {mh.POSTFIX_MAPS_DIR}", path=mh.POSTFIX_MAPS_DIR,
+                 f"{POSTFIX_DIR}/master.cf", ctx),
+        files.directory(name=f"Create {POSTFIX_MAPS_DIR}", path=POSTFIX_MAPS_DIR,
                         user="root", group="root", mode="755"),
     ]
     for table in MAPS:
-        ops.append(template(f"Render {mh.POSTFIX_MAPS_DIR}/{table}", f"postfix/{table}.j2",
-                            f"{mh.POSTFIX_MAPS_DIR}/{table}", ctx))
+        ops.append(template(f"Render {POSTFIX_MAPS_DIR}/{table}", f"postfix/{table}.j2",
+                            f"{POSTFIX_MAPS_DIR}/{table}", ctx))
 
     changed = any_changed(*ops, *tls.changes())
     # `postfix check` fails on fatal configuration errors: stop before reloading.

@@ -1,23 +1,26 @@
-"""TLS certificate and key for Postfix and Dovecot: /etc/mailops/tls/{fullchain,privkey}.pem.
+"""TLS certificates and keys: /etc/mailops/tls/{fullchain,privkey}.pem for every service.
 
 settings.tls.mode:
-- "files": the operator's certificate chain and key (files on the operator machine) are
-  uploaded. The key goes through tasks._secret.secret_file: digest-compared, never
-  diffed or printed, created 0600 root before any byte is written.
+- "files": the operator's certificate chain and key (files on the operator machine,
+  checked here: mailops.inventory.machine) are uploaded. The key goes through
+  tasks._secret.secret_file: digest-compared, never diffed or printed, created 0600
+  root before any byte is written.
 - "self-signed": the host makes its own certificate with openssl, once — only when the
   key or the certificate is missing (fact check), never replacing an existing pair.
-- "acme": Debian's certbot obtains ONE certificate (lineage ``mailops``) for the host
-  name and every ``mta-sts.<domain>`` with DNS-01 (RFC 8555 §8.4) through the domains'
-  DNS provider (python3-certbot-dns-rfc2136 / -cloudflare): no port 80. The provider
-  credentials (TSIG secret or Cloudflare token, from the operator's environment, the
-  variable the inventory names) are uploaded to /etc/letsencrypt/mailops-dns.ini with
-  tasks._secret.secret_file (root 0600, never diffed). Trade-off: certbot.timer renews
-  unattended only because that credential stays on the host; scope it (a TSIG key
-  allowed to update only ``_acme-challenge`` names, a Cloudflare token limited to the
-  zone's DNS) so a compromised host cannot rewrite MX or SPF. certbot.timer (Debian's)
-  renews; the deploy hook (templates/certbot/deploy-hook.sh.j2) copies the new pair to
-  /etc/mailops/tls and reloads Postfix, Dovecot and nginx. Certificate issuance runs
-  only when the live certificate's names or ACME server differ from the inventory.
+- "acme": Debian's certbot obtains the certificates of mailops.services.tls.certificates
+  — the host name's (lineage ``mailops``) and, past the CA's name limit, more for the
+  remaining ``mta-sts.<domain>`` names (``mailops-2``, …) — with DNS-01 (RFC 8555 §8.4)
+  through the domains' DNS provider (python3-certbot-dns-rfc2136 / -cloudflare): no
+  port 80. The provider credentials (TSIG secret or Cloudflare token, from the
+  operator's environment, the variable the inventory names) are uploaded to
+  /etc/letsencrypt/mailops-dns.ini with tasks._secret.secret_file (root 0600, never
+  diffed). Trade-off: certbot.timer renews unattended only because that credential
+  stays on the host; scope it (a TSIG key allowed to update only ``_acme-challenge``
+  names, a Cloudflare token limited to the zone's DNS) so a compromised host cannot
+  rewrite MX or SPF. The deploy hook (templates/certbot/deploy-hook.sh.j2) copies a
+  renewed pair next to the others in /etc/mailops/tls and reloads Postfix, Dovecot and
+  nginx. A certificate is issued only when its live names or ACME server differ from
+  the inventory; lineages the inventory no longer needs are deleted.
 
 Both Postfix and Dovecot read the key as root before dropping privileges, so it stays
 root:root 0600. The services reload when anything here changed: see :func:`changes`.
@@ -26,7 +29,7 @@ root:root 0600. The services reload when anything here changed: see :func:`chang
 from __future__ import annotations
 
 import os
-from pathlib import Path
+import re
 
 from pyinfra import host
 from pyinfra.api import deploy
@@ -36,15 +39,16 @@ from pyinfra.facts.files import File
 from pyinfra.facts.server import Command
 from pyinfra.operations import files, server, systemd
 
-from mailops import mailhost as mh
-from mailops.mailhost import TLS_CERT, TLS_DIR, TLS_KEY
-from mailops.settings import MailSettings
+from mailops.inventory import MailSettings
+from mailops.inventory.machine import local_file
+from mailops.services import tls as svc
+from mailops.services.tls import TLS_CERT, TLS_DIR, TLS_KEY, Certificate
 
 from ._common import ensure_packages, local_secret, template
 from ._secret import secret_file
 
-# host name -> the operations of tls.configure() that can change the certificate or
-# key; dovecot/postfix gate their reloads on them (their configure() takes only settings).
+# host name -> the operations of tls.configure() that can change a certificate or
+# key; dovecot/postfix/mta_sts gate their reloads on them.
 _CHANGES: dict[str, list[OperationMeta]] = {}
 
 
@@ -69,15 +73,15 @@ def configure(settings: MailSettings) -> list[OperationMeta]:
     if tls.mode == "acme":
         ops += _acme(settings)
     elif tls.mode == "files":
+        cert = local_file(tls.cert_file, "tls.cert_file")
+        key = local_file(tls.key_file, "tls.key_file")
         ops.append(files.put(
             name=f"Upload the TLS certificate chain to {TLS_CERT}",
-            src=str(Path(tls.cert_file).expanduser().resolve()),
-            dest=TLS_CERT, user="root", group="root", mode="644",
+            src=str(cert), dest=TLS_CERT, user="root", group="root", mode="644",
         ))
         ops.append(secret_file(
             name=f"Upload the TLS private key to {TLS_KEY} (content never shown)",
-            src=str(Path(tls.key_file).expanduser().resolve()),
-            dest=TLS_KEY, user="root", group="root", mode="600",
+            src=str(key), dest=TLS_KEY, user="root", group="root", mode="600",
         ))
     else:
         ensure_packages("Install openssl", ["openssl"])
@@ -105,31 +109,51 @@ def configure(settings: MailSettings) -> list[OperationMeta]:
     return ops
 
 
-# --------------------------------------------------------------------------- ACME (issue 7)
+# --------------------------------------------------------------------------- ACME
 
 ACME_SERVICES = ("postfix", "dovecot", "nginx")
 
 
-def _acme_state_command() -> str:
-    """One line per fact the issuance depends on: the ACME server, then the live SANs."""
-    return (f"sed -n 's/^server = //p' /etc/letsencrypt/renewal/{mh.ACME_CERT_NAME}.conf "
-            f"2>/dev/null; openssl x509 -in {mh.ACME_LIVE}/cert.pem -noout -ext "
+def state_command(cert: Certificate) -> str:
+    """One line per fact an issuance depends on: the ACME server, then the live SANs."""
+    return (f"sed -n 's/^server = //p' /etc/letsencrypt/renewal/{cert.lineage}.conf "
+            f"2>/dev/null; openssl x509 -in {cert.live}/cert.pem -noout -ext "
             "subjectAltName 2>/dev/null | tail -n +2 | tr -d ' ' | tr ',' '\\n' "
             "| sed 's/^DNS://' | LC_ALL=C sort; true")
 
 
-def _acme_wanted(settings: MailSettings) -> str:
-    return "\n".join([settings.tls.acme_server, *sorted(mh.acme_names(settings))])
+def wanted_state(settings: MailSettings, cert: Certificate) -> str:
+    return "\n".join([settings.tls.acme_server, *sorted(cert.names)])
 
 
-def _installed_command() -> str:
-    return (f"cmp -s {mh.ACME_LIVE}/fullchain.pem {TLS_CERT} && "
-            f"cmp -s {mh.ACME_LIVE}/privkey.pem {TLS_KEY} && echo same || echo differs")
+def installed_command(cert: Certificate) -> str:
+    return (f"cmp -s {cert.live}/fullchain.pem {cert.cert} && "
+            f"cmp -s {cert.live}/privkey.pem {cert.key} && echo same || echo differs")
+
+
+LINEAGES_COMMAND = "ls /etc/letsencrypt/renewal 2>/dev/null; true"
+
+
+def certbot_command(settings: MailSettings, cert: Certificate, plugin: str) -> str:
+    tls = settings.tls
+    return " ".join([
+        "certbot", "certonly", "--non-interactive", "--agree-tos", "--quiet",
+        "--cert-name", cert.lineage, "--server", tls.acme_server,
+        *(["--email", tls.acme_email] if tls.acme_email
+          else ["--register-unsafely-without-email"]),
+        f"--dns-{plugin}", f"--dns-{plugin}-credentials", svc.ACME_CREDENTIALS,
+        f"--dns-{plugin}-propagation-seconds", str(tls.acme_propagation_seconds),
+        # Reached only when names or server differ from the live certificate: then
+        # replace it now, without the interactive "update the names?" question.
+        "--force-renewal", "--renew-with-new-domains",
+        *[a for n in cert.names for a in ("-d", n)],
+    ])
 
 
 def _acme(settings: MailSettings) -> list[OperationMeta]:
     tls = settings.tls
-    provider = settings.domains[0].dns  # settings validated: one provider account for all
+    domain = settings.domains[0]  # the inventory's rules: one provider account for all
+    provider = domain.dns
     plugin = "cloudflare" if provider.kind == "cloudflare" else "rfc2136"
     ops: list[OperationMeta] = []
 
@@ -140,70 +164,88 @@ def _acme(settings: MailSettings) -> list[OperationMeta]:
         # A test ACME server (Pebble) has its own CA: trusted system-wide, because
         # certbot (python3-requests on Debian) reads the system bundle, also when
         # certbot.timer runs it. Trade-off: the host then trusts that CA for all TLS.
-        bundle = files.put(name=f"Trust the ACME server's CA ({mh.ACME_CA_BUNDLE})",
-                           src=str(Path(tls.acme_ca_bundle).expanduser().resolve()),
-                           dest=mh.ACME_CA_BUNDLE, user="root", group="root", mode="644")
+        bundle = files.put(name=f"Trust the ACME server's CA ({svc.ACME_CA_BUNDLE})",
+                           src=str(local_file(tls.acme_ca_bundle, "tls.acme_ca_bundle")),
+                           dest=svc.ACME_CA_BUNDLE, user="root", group="root", mode="644")
         server.shell(name="update-ca-certificates (ACME server CA changed)",
                      commands=["update-ca-certificates"], _if=bundle.did_change)
 
     env_name = provider.token_env if plugin == "cloudflare" else provider.tsig_env
     secret = os.environ.get(env_name, "")
-    creds_op = None
     if secret:
-        content = mh.acme_credentials(provider.kind, provider.server, provider.port, secret)
-        creds_op = secret_file(
-            name=f"certbot DNS credentials {mh.ACME_CREDENTIALS} (content never shown)",
-            src=local_secret(content, "certbot-dns"), dest=mh.ACME_CREDENTIALS,
+        content = svc.acme_credentials(provider, secret, domain.name)
+        secret_file(
+            name=f"certbot DNS credentials {svc.ACME_CREDENTIALS} (content never shown)",
+            src=local_secret(content, "certbot-dns"), dest=svc.ACME_CREDENTIALS,
             user="root", group="root", mode="600",
         )
-    elif not host.get_fact(File, path=mh.ACME_CREDENTIALS):
+    elif not host.get_fact(File, path=svc.ACME_CREDENTIALS):
         raise DeployError(
             f"tls.mode acme: found no ${env_name} in the environment and no "
-            f"{mh.ACME_CREDENTIALS} on {host.name}; expected the DNS credential certbot "
+            f"{svc.ACME_CREDENTIALS} on {host.name}; expected the DNS credential certbot "
             "answers DNS-01 challenges with — export it (see README, 'TLS and ACME') and "
             "deploy again")
     # else: the host keeps the credential it has; nothing to compare it with.
+    # (A changed credential or hook alone needs no reload of any service.)
 
-    hook = template(f"certbot deploy hook {mh.ACME_DEPLOY_HOOK}", "certbot/deploy-hook.sh.j2",
-                    mh.ACME_DEPLOY_HOOK,
-                    {"hook": mh.ACME_DEPLOY_HOOK, "live": mh.ACME_LIVE, "tls_dir": TLS_DIR,
-                     "services": ACME_SERVICES}, mode="755")
+    certs = svc.certificates(settings)
+    template(f"certbot deploy hook {svc.ACME_DEPLOY_HOOK}", "certbot/deploy-hook.sh.j2",
+             svc.ACME_DEPLOY_HOOK,
+             {"hook": svc.ACME_DEPLOY_HOOK, "certificates": certs, "services": ACME_SERVICES},
+             mode="755")
 
-    names = mh.acme_names(settings)
-    command = [
-        "certbot", "certonly", "--non-interactive", "--agree-tos", "--quiet",
-        "--cert-name", mh.ACME_CERT_NAME, "--server", tls.acme_server,
-        *(["--email", tls.acme_email] if tls.acme_email
-          else ["--register-unsafely-without-email"]),
-        f"--dns-{plugin}", f"--dns-{plugin}-credentials", mh.ACME_CREDENTIALS,
-        f"--dns-{plugin}-propagation-seconds", str(tls.acme_propagation_seconds),
-        # Reached only when names or server differ from the live certificate: then
-        # replace it now, without the interactive "update the names?" question.
-        "--force-renewal", "--renew-with-new-domains",
-        *[a for n in names for a in ("-d", n)],
-    ]
-    wanted = _acme_wanted(settings)
+    for cert in certs:
+        if cert.directory != TLS_DIR:
+            files.directory(name=f"Create {cert.directory}", path=cert.directory,
+                            user="root", group="root", mode="755")
+        issued = _issue(settings, cert, plugin)
+        ops += issued
 
-    def needs_issuance() -> bool:
-        return (host.get_fact(Command, command=_acme_state_command()) or "").strip() != wanted
+        def not_installed(cert: Certificate = cert) -> bool:
+            out = host.get_fact(Command, command=installed_command(cert)) or ""
+            return out.strip() != "same"
 
-    if needs_issuance():
-        ops.append(server.shell(
-            name=f"Obtain the certificate for {', '.join(names)} (ACME DNS-01, certbot)",
-            commands=[" ".join(command)],
-            _if=needs_issuance,
-        ))
+        if not_installed() or issued:
+            ops.append(server.shell(
+                name=f"Install the ACME certificate {cert.lineage} in {cert.directory}",
+                commands=[f"RENEWED_LINEAGE={cert.live} MAILOPS_NO_RELOAD=1 "
+                          f"{svc.ACME_DEPLOY_HOOK}"],
+                _if=not_installed,
+            ))
 
-    def not_installed() -> bool:
-        return (host.get_fact(Command, command=_installed_command()) or "").strip() != "same"
-
-    if not_installed() or ops:
-        ops.append(server.shell(
-            name=f"Install the ACME certificate in {TLS_DIR}",
-            commands=[f"MAILOPS_NO_RELOAD=1 {mh.ACME_DEPLOY_HOOK}"],
-            _if=not_installed,
-        ))
+    _delete_unused_lineages(certs)  # no service reads them any more: no reload
     systemd.service(name="certbot.timer enabled (renewals twice a day)",
                     service="certbot.timer", running=True, enabled=True)
-    del creds_op, hook  # changes to them alone need no reload of any service
     return ops
+
+
+def _issue(settings: MailSettings, cert: Certificate, plugin: str) -> list[OperationMeta]:
+    wanted = wanted_state(settings, cert)
+
+    def needs_issuance() -> bool:
+        return (host.get_fact(Command, command=state_command(cert)) or "").strip() != wanted
+
+    if not needs_issuance():
+        return []
+    shown = ", ".join(cert.names[:3]) + (f" and {len(cert.names) - 3} more"
+                                         if len(cert.names) > 3 else "")
+    return [server.shell(
+        name=f"Obtain the certificate {cert.lineage} for {shown} (ACME DNS-01, certbot)",
+        commands=[certbot_command(settings, cert, plugin)],
+        _if=needs_issuance,
+    )]
+
+
+def _delete_unused_lineages(certs: list[Certificate]) -> list[OperationMeta]:
+    """Extra lineages (mailops-N) the inventory no longer needs: their names moved into
+    the other certificates, and renewing them would keep proving names for nothing."""
+    wanted = {c.lineage for c in certs}
+    listed = (host.get_fact(Command, command=LINEAGES_COMMAND) or "").split()
+    pattern = re.compile(rf"^({re.escape(svc.ACME_CERT_NAME)}-\d+)\.conf$")
+    unused = sorted(m.group(1) for m in map(pattern.match, listed) if m
+                    and m.group(1) not in wanted)
+    return [server.shell(
+        name=f"Delete the certificate {lineage} (no longer needed)",
+        commands=[f"certbot delete --non-interactive --cert-name {lineage}",
+                  f"rm -rf {TLS_DIR}/{lineage}"],
+    ) for lineage in unused]

@@ -7,7 +7,7 @@ import os
 import pytest
 from labtools import machine_snapshot
 
-from mailops.lab import world
+from mailops.lab import config, world
 
 
 @pytest.fixture(scope="session")
@@ -43,9 +43,7 @@ def lab_env(lab) -> dict:
             "MAILOPS_INVENTORY": "inventories/lab.py"}
 
 
-@pytest.fixture(scope="session")
-def lab_dns(deployed, lab_env):
-    """Every record the inventory implies, published with the real `mailops dns apply`."""
+def _mailops(*args: str, env: dict, timeout: int = 600):
     import subprocess
     import sys
     from pathlib import Path
@@ -53,7 +51,41 @@ def lab_dns(deployed, lab_env):
     from labtools import REPO
 
     mailops = str(Path(sys.executable).with_name("mailops"))
-    result = subprocess.run([mailops, "dns", "apply", "--yes", "-i", "inventories/lab.py"],
-                            cwd=REPO, env=lab_env, capture_output=True, text=True, timeout=300)
+    return subprocess.run([mailops, *args], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def lab_records(deployed, lab_env):
+    """Every record the inventory implies, published with the real `mailops dns apply`."""
+    result = _mailops("dns", "apply", "--yes", "-i", "inventories/lab.py", env=lab_env,
+                      timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+@pytest.fixture(scope="session")
+def lab_dns(lab, lab_records, lab_env):
+    """The lab as an operator leaves it: deployed, its records published and every domain
+    signing. A deploy never creates a DKIM key: each domain's first key is published,
+    waited for, deployed, probed and activated by `mailops dkim rotate`, as for a new
+    tenant in production. Returns that command's result (its output is checked for
+    secrets)."""
+    from labtools import REPO
+
+    from mailops.dkim.keystore import Keystore
+    from mailops.inventory import load_inventory
+
+    hosts = load_inventory(REPO / "inventories/lab.py")
+    ks = Keystore(lab.root / "keystore")
+    unsigned = sorted({d.name for h in hosts for d in h.settings.domains
+                       if ks.signing_key(d.name) is None})
+    # The lab zones are not delegated: their authoritative server is the lab BIND.
+    env = {**lab_env, "MAILOPS_DNS_NAMESERVERS": f"{config.GATEWAY}:53"}
+    if not unsigned:
+        return None
+    result = _mailops("dkim", "rotate", *unsigned, "-i", "inventories/lab.py", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for domain in unsigned:
+        assert f"{domain}: ROTATED" in result.stdout, result.stdout
     return result

@@ -23,8 +23,9 @@ import pytest
 from labtools import REPO, deploy, on
 from mailclients import lab_dnsfunc, new_message, received_at_remote, submit
 
-from mailops.checks import dkim_probe, milter_probe
 from mailops.dkim import keys as keymod
+from mailops.dkim import milter as milter_probe
+from mailops.dkim import probe as dkim_probe
 from mailops.dkim.keystore import PENDING, RETIRED, RETIRING, Keystore, fmt_time
 from mailops.hosts import ssh
 from mailops.inventory import load_inventory

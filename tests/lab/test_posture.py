@@ -1,4 +1,4 @@
-"""TLS from ACME (Pebble, DNS-01), MTA-STS served and enforced, and `mailops check` (issue 7).
+"""TLS from ACME (Pebble, DNS-01), MTA-STS served and enforced, and `mailops check`.
 
 One shared deploy (the session's `deployed`/`lab_dns`); each provoked failure is
 undone before its test ends, with the fix `mailops check` itself names.
@@ -277,3 +277,26 @@ def test_check_reports_a_changed_policy_whose_id_was_not_bumped(lab, lab_dns, la
         assert "deploy.py" in f["fix"] and "mailops dns apply" in f["fix"]
     finally:
         (lab.rootfs("mx1") / path.lstrip("/")).write_bytes(original)
+
+
+def test_check_fails_a_deleted_mta_sts_cname_and_a_wrong_address_for_the_host(
+        lab, lab_dns, lab_env):
+    # What `dns plan` publishes is what `check` reads, the mta-sts host and mx1's own
+    # address included: delete one, alter the other, as a careless edit at a provider would.
+    dns_update(lab, "tenant2.test", "mta-sts.tenant2.test", "CNAME")
+    dns_update(lab, "example.test", "mx1.example.test", "A", "192.0.2.99")
+    try:
+        code, report = check(lab, lab_env)
+        cname = finding(report, "tenant2.test", "MTA-STS host")
+        assert code == 1 and cname["status"] == "fail", cname
+        assert "mta-sts.tenant2.test CNAME missing" in cname["found"]
+        assert "mx1.example.test" in cname["expected"] and "RFC 8461" in cname["why"]
+        assert "mailops dns apply" in cname["fix"]
+        a = finding(report, "host mx1.example.test", "A record")
+        assert a["status"] == "fail" and "192.0.2.99" in a["found"], a
+        assert MX1 in a["expected"] and "mailops dns apply" in a["fix"]
+        assert finding(report, "example.test", "MTA-STS host")["status"] == "ok"
+    finally:
+        dns_apply(lab_env)
+    code, report = check(lab, lab_env)
+    assert code == 0, [f for f in report["findings"] if f["status"] != "ok"]

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mailops.bounce import verp
+from mailops.services import bounce as mh
 
 ROOT = Path(__file__).resolve().parents[2]
 BOUNCE_PKG = ROOT / "src" / "mailops" / "bounce"
@@ -21,12 +22,12 @@ SECRET = "hook-test-secret-0123456789abcdef"
 
 @pytest.fixture
 def host(tmp_path):
-    """A copy of the hook's directory, as deployed: loose files, no mailops package."""
+    """A copy of the hook's directory, as deployed: the modules the deploy installs,
+    loose files, no mailops package."""
     lib = tmp_path / "lib" / "bounce"
     lib.mkdir(parents=True)
-    for f in BOUNCE_PKG.glob("*.py"):
-        if f.name != "__init__.py":
-            shutil.copy(f, lib / f.name)
+    for name in mh.BOUNCE_HOOK_MODULES:
+        shutil.copy(BOUNCE_PKG / f"{name}.py", lib / f"{name}.py")
     (tmp_path / "secret").write_text(SECRET + "\n")
     return tmp_path
 

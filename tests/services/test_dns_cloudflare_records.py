@@ -13,7 +13,7 @@ from cloudflare import Cloudflare
 
 from mailops.dns.plan import apply_plan, make_plan
 from mailops.dns.providers.base import ApplyError
-from mailops.settings import parse_mail_settings
+from mailops.inventory import parse_mail_settings
 
 pytestmark = pytest.mark.services
 

@@ -23,7 +23,7 @@ from mailops.dns.plan import apply_plan, make_plan
 from mailops.dns.providers.base import ProviderError
 from mailops.dns.records import records_for
 from mailops.dns.wait import WaitError, wait_for
-from mailops.settings import parse_mail_settings
+from mailops.inventory import parse_mail_settings
 
 pytestmark = pytest.mark.services
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from mailops.cli import app
 from mailops.dns.plan import apply_plan, make_plan
 from mailops.dns.providers.base import ApplyError, ProviderError
-from mailops.settings import parse_mail_settings
+from mailops.inventory import parse_mail_settings
 
 pytestmark = pytest.mark.services
 

@@ -1,7 +1,7 @@
 """The rendered Postfix, Dovecot and OpenDKIM configuration, checked by the real binaries.
 
 Every template is rendered from a lab-like inventory (two tenants, mailboxes, aliases, a
-catch-all) exactly as the deploy renders it (mailhost.render uses pyinfra's Jinja
+catch-all) exactly as the deploy renders it (services.render uses pyinfra's Jinja
 options), into a temporary directory, and then:
 
 - Postfix: ``postconf -n``/``-M``/``-P`` with any warning treated as a failure (an unused
@@ -27,9 +27,10 @@ from pathlib import Path
 
 import pytest
 
-from mailops import mailhost as mh
+from mailops.inventory import parse_mail_settings
 from mailops.passwords import hash_password
-from mailops.settings import parse_mail_settings
+from mailops.services import dovecot, opendkim, postfix
+from mailops.services.render import render
 
 pytestmark = pytest.mark.services
 
@@ -132,34 +133,31 @@ def rendered(lab, tmp_path_factory):
     for d in (pf, maps, dc, od, tls):
         d.mkdir(parents=True, exist_ok=True)
 
-    ctx = mh.postfix_context(lab)
+    ctx = postfix.postfix_context(lab)
     ctx["maps_dir"] = str(maps)
     for name in ("main.cf", "master.cf"):
-        (pf / name).write_text(mh.render(f"postfix/{name}.j2", **ctx))
-    for name in ("virtual_mailbox_domains", "virtual_mailbox_maps", "virtual_alias_maps",
-                 "sender_login_maps", "local_aliases",
-                 # issue 6: the bounce pipeline's tables (tasks/postfix.py MAPS)
-                 "transport", "bounce_recipients", "bounce_senders", "suppression.cf"):
-        (maps / name).write_text(mh.render(f"postfix/{name}.j2", **ctx))
+        (pf / name).write_text(render(f"postfix/{name}.j2", **ctx))
+    for name in postfix.MAPS:
+        (maps / name).write_text(render(f"postfix/{name}.j2", **ctx))
 
     cert, key = self_signed(tls, lab.hostname)
-    dctx = mh.dovecot_context(lab, tls_cert=str(cert), tls_key=str(key),
+    dctx = dovecot.dovecot_context(lab, tls_cert=str(cert), tls_key=str(key),
                               users_file=str(dc / "users"))
-    (dc / "dovecot.conf").write_text(mh.render("dovecot/dovecot.conf.j2", **dctx))
-    (dc / "users").write_text(mh.render("dovecot/users.j2", **dctx))
+    (dc / "dovecot.conf").write_text(render("dovecot/dovecot.conf.j2", **dctx))
+    (dc / "users").write_text(render("dovecot/users.j2", **dctx))
 
     # OpenDKIM's RequireSafeKeys refuses keys below a world-writable directory such as
     # /tmp, so the keys the signing test uses live in a private directory under $HOME.
-    keys = dkim_keys(root / "keystore", mh.hosted_domains(lab))
+    keys = dkim_keys(root / "keystore", postfix.hosted_domains(lab))
     safe = Path(tempfile.mkdtemp(prefix="mailops-test-dkim-", dir=Path.home()))
     for domain, (selector, path, _) in keys.items():
         (safe / domain).mkdir(mode=0o700)
         shutil.copy(path, safe / domain / f"{selector}.private")
         (safe / domain / f"{selector}.private").chmod(0o600)
-    octx = mh.opendkim_context(lab, {d: s for d, (s, _, _) in keys.items()},
+    octx = opendkim.opendkim_context(lab, {d: s for d, (s, _, _) in keys.items()},
                                tables_dir=str(od), keys_dir=str(safe))
     for name in ("opendkim.conf", "KeyTable", "SigningTable", "TrustedHosts"):
-        (od / name).write_text(mh.render(f"opendkim/{name}.j2", **octx))
+        (od / name).write_text(render(f"opendkim/{name}.j2", **octx))
     yield {"postfix": pf, "maps": maps, "dovecot": dc, "opendkim": od, "keys": keys,
            "root": root}
     shutil.rmtree(safe, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""`mailops bounce parse` as an operator uses it."""
+"""`mailops bounces parse` as an operator uses it."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ runner = CliRunner()
 
 
 def test_parse_json_prints_one_object_per_message_for_a_directory():
-    result = runner.invoke(app, ["bounce", "parse", "--json", str(FIXTURES)])
+    result = runner.invoke(app, ["bounces", "parse", "--json", str(FIXTURES)])
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.output.splitlines()]
     assert len(lines) == len(list(FIXTURES.glob("*.eml")))
@@ -32,7 +32,7 @@ def test_parse_json_prints_one_object_per_message_for_a_directory():
 
 
 def test_parse_prints_a_readable_table():
-    result = runner.invoke(app, ["bounce", "parse", str(FIXTURES / "postfix_two_recipients.eml")])
+    result = runner.invoke(app, ["bounces", "parse", str(FIXTURES / "postfix_two_recipients.eml")])
     assert result.exit_code == 0
     header, *rows = result.output.splitlines()
     assert header.split() == ["FILE", "KIND", "RECIPIENT", "ACTION", "STATUS", "CODE", "REASON",
@@ -48,7 +48,7 @@ def test_parse_splits_an_mbox_into_messages(tmp_path):
         parts.append(b"From MAILER-DAEMON Tue May 21 10:00:00 2024\n" +
                      (FIXTURES / name).read_bytes().rstrip(b"\n") + b"\n\n")
     mbox.write_bytes(b"".join(parts))
-    result = runner.invoke(app, ["bounce", "parse", "--json", str(mbox)])
+    result = runner.invoke(app, ["bounces", "parse", "--json", str(mbox)])
     assert result.exit_code == 0, result.output
     objs = [json.loads(line) for line in result.output.splitlines()]
     recipients = [o["bounces"][0]["recipient"] for o in objs]
@@ -56,5 +56,13 @@ def test_parse_splits_an_mbox_into_messages(tmp_path):
 
 
 def test_parse_a_missing_path_is_an_error_not_a_traceback(tmp_path):
-    result = runner.invoke(app, ["bounce", "parse", str(tmp_path / "nope.eml")])
+    result = runner.invoke(app, ["bounces", "parse", str(tmp_path / "nope.eml")])
     assert result.exit_code == 2
+
+
+def test_parsing_is_part_of_the_bounces_group_and_the_old_group_is_gone():
+    result = runner.invoke(app, ["bounces", "--help"])
+    assert result.exit_code == 0
+    assert {"parse", "list", "token"} <= {line.split()[1] for line in result.output.splitlines()
+                                          if line.startswith("│ ") and len(line.split()) > 1}
+    assert runner.invoke(app, ["bounce", "parse", str(FIXTURES)]).exit_code != 0

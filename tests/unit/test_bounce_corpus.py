@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from bounce_corpora import folder, require
 
 from mailops.bounce.parse import parse_bytes
 
-CORPUS = Path("/work/shared/corpora/flufl-bounce")
+CORPUS = folder("flufl-bounce")
 
 # Documented gaps, checked so that they fail loudly once fixed.
 # yale_01: the report names a bare local part ("userx") from
@@ -18,19 +18,18 @@ CORPUS = Path("/work/shared/corpora/flufl-bounce")
 # userx@cs.yale.edu, an address the message never states.
 KNOWN_MISSING = {"yale_01.txt": {("userx@cs.yale.edu", True)}}
 
-pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="flufl-bounce corpus not present")
-
 
 def _expected():
-    return json.loads((CORPUS / "expected.json").read_text())
+    return json.loads((require("flufl-bounce") / "expected.json").read_text())
 
 
 def _found(name):
-    report = parse_bytes((CORPUS / "messages" / name).read_bytes())
+    report = parse_bytes((require("flufl-bounce") / "messages" / name).read_bytes())
     return report, {(b.recipient.lower(), b.permanent) for b in report.bounces}
 
 
-@pytest.mark.parametrize("name", sorted(_expected()) if CORPUS.is_dir() else [])
+@pytest.mark.parametrize("name", sorted(json.loads((CORPUS / "expected.json").read_text()))
+                         if CORPUS else ["(corpus missing)"])
 def test_every_expected_recipient_is_found_with_its_permanence(name):
     want = {(w["recipient"].lower(), w["permanent"]) for w in _expected()[name]}
     _, got = _found(name)

@@ -140,3 +140,42 @@ def test_original_recipient_is_preferred_over_a_rewritten_final_recipient():
 def test_garbage_is_not_a_bounce():
     assert parse_bytes(b"\x00\xff garbage").kind == "not-bounce"
     assert parse_bytes(b"").kind == "not-bounce"
+
+
+def test_an_amazon_ses_complaint_notice_is_a_complaint_even_folded_by_sns():
+    report = parse("ses_complaint_json.eml")
+    b = only(report)
+    assert (report.kind, report.feedback_type, b.recipient, b.reason, b.hard) == (
+        "arf", "abuse", "reader@example.net", "feedback", False)
+    assert report.message_id == "<news-42@example.org>"  # the RFC 5322 one, not SES's id
+
+
+def test_an_amazon_ses_bounce_notice_inside_an_sns_envelope_is_a_bounce():
+    b = only(parse("ses_bounce_sns_json.eml"))
+    assert (b.recipient, b.status, b.reason, b.hard) == ("gone@example.net", "5.1.1",
+                                                         "userunknown", True)
+
+
+def test_a_legacy_charset_is_decoded_before_the_rules_read_the_text():
+    b = only(parse("legacy_iso2022jp_no_charset.eml"))
+    assert (b.recipient, b.reason, b.hard) == ("taro@example.jp", "mailboxfull", False)
+    assert "メールボックスがいっぱいです" in b.diagnostic
+
+
+def test_a_dsn_whose_declared_boundary_is_not_the_one_it_uses_is_still_read():
+    report = parse("dsn_wrong_boundary.eml")
+    b = only(report)
+    assert (report.kind, b.recipient, b.reason, b.hard) == ("dsn", "nobody@example.net",
+                                                            "userunknown", True)
+
+
+def test_file_paths_and_received_for_clauses_are_not_recipients():
+    report = parse("exim_pipe_and_paths.eml")
+    assert [b.recipient for b in report.bounces] == ["carol@example.net"]
+    assert (report.bounces[0].reason, report.bounces[0].hard) == ("mailererror", False)
+
+
+def test_a_jmrp_complaint_names_the_recipient_from_the_returned_copy():
+    report = parse("jmrp_complaint.eml")
+    assert (report.kind, [b.recipient for b in report.bounces]) == (
+        "arf", ["erin@hotmail.example"])

@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from mailops.checks.posture import (
-    FAIL,
-    OK,
-    WARN,
-    Finding,
-    blocklist_query,
-    cert_verdict,
-    drift_verdict,
-    is_listing,
-    policy_verdicts,
-    relay_verdict,
-    render,
-)
+from mailops.checks import records as checks_records
+from mailops.checks.report import FAIL, OK, WARN, Finding, render
+from mailops.checks.reputation import blocklist_query, is_listing
+from mailops.checks.tls import cert_verdict, policy_verdicts, relay_verdict
 from mailops.dns import mta_sts
+from mailops.dns.records import records_for_hosts
+from mailops.inventory import parse_mail_settings
 
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 POLICY = mta_sts.policy_text("enforce", ["mx1.example.com"], 604800)
@@ -87,8 +80,70 @@ def test_the_report_shows_symbols_and_details_only_for_problems():
     assert "fix:      fix it" in text and text.endswith("3 checks: 1 ✓, 1 ✗, 1 !")
 
 
-def test_a_valid_dmarc_record_that_is_not_the_inventorys_is_reported_with_its_fix():
-    want = "v=DMARC1; p=reject; rua=mailto:postmaster@example.com; adkim=s; aspf=s"
-    assert drift_verdict("example.com", "DMARC", want, want, "inv.py") is None
-    f = drift_verdict("example.com", "DMARC", "v=DMARC1; p=none", want, "inv.py")
-    assert f.status == FAIL and "p=reject" in f.expected and "dns apply" in f.fix
+# --------------------------------------------------------------------------- records
+
+
+class Servers:
+    """Two authoritative servers of every zone; what each serves is set per test."""
+
+    timeout = 1.0
+
+    def servers(self, zone):
+        return [("192.0.2.53", 53), ("198.51.100.53", 53)]
+
+
+def settings():
+    return parse_mail_settings({
+        "hostname": "mx1.example.com", "ipv4": ["192.0.2.10"],
+        "domains": {"example.com": {"dmarc": {"policy": "reject"},
+                                    "mta_sts": {"mode": "enforce"}}},
+    })
+
+
+def findings(monkeypatch, served):
+    """check_records over the plan's records; ``served(record, server)`` -> values."""
+    records = [r for r in records_for_hosts([settings()], {}) if r.type != "TXT"
+               or not r.key.owns("v=spf1")]
+    monkeypatch.setattr(checks_records, "served_by_each", lambda dns_, r: {
+        f"{h}:{p}": served(r, f"{h}:{p}") for h, p in Servers().servers(r.zone)})
+    out = checks_records.check_records(Servers(), records, ["mx1.example.com"], "inv.py", {})
+    return {(f.subject, f.check): f for f in out}
+
+
+def test_every_published_record_that_is_served_as_planned_is_ok(monkeypatch):
+    got = findings(monkeypatch, lambda r, s: tuple(sorted(r.values)))
+    assert {c for _, c in got} >= {"MX", "DMARC", "MTA-STS record", "MTA-STS host",
+                                   "A record"}
+    assert all(f.status == OK for f in got.values()), got
+
+
+def test_a_valid_dmarc_record_that_is_not_the_inventorys_is_reported_with_its_fix(monkeypatch):
+    got = findings(monkeypatch, lambda r, s: ("v=DMARC1; p=none",) if r.name.startswith(
+        "_dmarc.") else tuple(sorted(r.values)))
+    f = got[("example.com", "DMARC")]
+    assert f.status == FAIL and "p=none" in f.found and "p=reject" in f.expected
+    assert "RFC 7489" in f.why and "dns apply" in f.fix
+
+
+def test_a_deleted_mta_sts_cname_and_a_wrong_host_address_on_one_server_are_failures(
+        monkeypatch):
+    def served(r, server):
+        if r.name == "mta-sts.example.com":
+            return ()
+        if r.type == "A" and server.startswith("198.51.100."):
+            return ("203.0.113.9",)
+        return tuple(sorted(r.values))
+
+    got = findings(monkeypatch, served)
+    cname = got[("example.com", "MTA-STS host")]
+    assert cname.status == FAIL and "mta-sts.example.com CNAME missing" in cname.found
+    assert "RFC 8461" in cname.why
+    a = got[("host mx1.example.com", "A record")]
+    assert a.status == FAIL and "203.0.113.9" in a.found and "198.51.100.53:53" in a.found
+    assert "192.0.2.53" not in a.found and "192.0.2.10" in a.expected
+
+
+def test_a_server_that_does_not_answer_is_not_checked_rather_than_failed(monkeypatch):
+    got = findings(monkeypatch, lambda r, s: None if r.type == "MX" else tuple(sorted(r.values)))
+    f = got[("example.com", "MX")]
+    assert f.status == WARN and "did not answer" in f.found and f.fix == ""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mailops.mailhost import acme_credentials, acme_names
-from mailops.settings import SettingsError, Tls, parse_mail_settings
+from mailops.inventory import DnsProvider, SettingsError, Tls, parse_mail_settings
+from mailops.services.tls import acme_credentials, acme_names
 
 H = "{ARGON2ID}$argon2id$v=19$m=65536,t=3,p=4$abc$def"
 
@@ -45,6 +45,19 @@ def test_acme_refuses_domains_at_two_provider_accounts():
 
 
 def test_the_rfc2136_credentials_file_carries_the_tsig_key_from_the_environment_value():
-    text = acme_credentials("rfc2136", "192.0.2.53", 53, "k1:hmac-sha256:c2VjcmV0")
+    rfc2136 = DnsProvider(kind="rfc2136", server="192.0.2.53")
+    text = acme_credentials(rfc2136, "k1:hmac-sha256:c2VjcmV0", "example.com")
     assert "dns_rfc2136_name = k1" in text and "dns_rfc2136_algorithm = HMAC-SHA256" in text
-    assert acme_credentials("cloudflare", "", 53, "tok\n") == "dns_cloudflare_api_token = tok\n"
+    assert "dns_rfc2136_secret = c2VjcmV0" in text and "dns_rfc2136_server = 192.0.2.53" in text
+    cloudflare = DnsProvider(kind="cloudflare")
+    assert acme_credentials(cloudflare, "tok\n", "example.com") == \
+        "dns_cloudflare_api_token = tok\n"
+
+
+def test_a_malformed_tsig_value_is_refused_by_the_one_tsig_parser_without_showing_it():
+    from mailops.dns.providers.base import ProviderError
+
+    with pytest.raises(ProviderError) as e:
+        acme_credentials(DnsProvider(kind="rfc2136", server="192.0.2.53"),
+                         "k1:hmac-sha256:not base64 s3cr3t!", "example.com")
+    assert "MAILOPS_TSIG" in str(e.value) and "s3cr3t" not in str(e.value)

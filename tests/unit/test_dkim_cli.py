@@ -93,7 +93,7 @@ def test_rotate_dkim_refuses_clearly_while_the_real_ports_do_not_exist(inv, tmp_
     result = run("rotate-dkim", "-i", inv, "example.com")
     assert result.exit_code == 1
     assert "not available yet" in result.output
-    assert "mailops.hosts.opendkim.deploy_key" in result.output
+    assert "mailops.dkim.steps.deploy_key" in result.output
     assert "Nothing was generated" in result.output
     assert Keystore(tmp_path / "ks").keys("example.com") == []
 
@@ -159,8 +159,8 @@ def test_default_ports_names_only_the_pieces_that_are_missing(monkeypatch):
 def test_the_real_publish_port_applies_only_the_dkim_changes_of_the_dns_plan(monkeypatch):
     from mailops.dns import providers
     from mailops.dns.changes import RRset
-    from mailops.inventory import MailHost
-    from mailops.settings import parse_mail_settings
+    from mailops.inventory import InventoryHost as MailHost
+    from mailops.inventory import parse_mail_settings
 
     applied = []
 
@@ -189,7 +189,7 @@ def test_the_real_publish_port_applies_only_the_dkim_changes_of_the_dns_plan(mon
     })
     monkeypatch.setattr(ports_mod, "_resolve", lambda port: (lambda *a: None))
     ports = ports_mod.default_ports([MailHost("mx1", {}, settings)], settings)
-    monkeypatch.setattr("mailops.dns.records.known_dkim_selectors", lambda s: {})
+    monkeypatch.setattr("mailops.dkim.plan.known_selectors", lambda hosts: {})
     record = ports_mod.DkimRecord("s202611a._domainkey.example.com",
                                   "v=DKIM1; k=ed25519; p=" + "A" * 43 + "=", "s202611a")
     ports.publish("example.com", [record])
@@ -205,3 +205,24 @@ def test_retirement_planning_works_from_the_keystore_alone(tmp_path):
                  "-i", tmp_path / "missing.py")
     assert result.exit_code == 0, result.output
     assert "example.net: DRY RUN" in result.output and "no key is due" in result.output
+
+
+def test_dkim_rotate_starts_a_new_domains_signing_with_the_rotations_steps(inv, tmp_path,
+                                                                           monkeypatch):
+    # `mailops dkim rotate` and `mailops rotate-dkim` are one command; on a domain without
+    # a key, its first key takes every step a rotation takes, publish before deploy.
+    dry = run("dkim", "rotate", "-i", inv, "--dry-run", "example.com")
+    assert dry.exit_code == 0, dry.output
+    steps = [line.strip() for line in dry.output.splitlines() if line.strip().startswith("-")]
+    assert [s.split()[2] for s in steps] == ["generate", "publish", "wait", "deploy", "probe:",
+                                              "make"], steps
+    assert Keystore(tmp_path / "ks").keys("example.com") == []
+    status = run("dkim", "status", "-i", inv, "example.com")
+    assert "not DKIM-signed; start signing with `mailops dkim rotate example.com`" in (
+        status.output)
+    fake = Ports()
+    monkeypatch.setattr(ports_mod, "default_ports", lambda hosts, settings, inventory=None: fake)
+    result = run("dkim", "rotate", "-i", inv, "example.com")
+    assert result.exit_code == 0, result.output
+    assert fake.calls == ["publish", "wait_visible", "deploy", "probe"]
+    assert "is active (the domain had no active key before)" in result.output

@@ -110,7 +110,7 @@ def test_ensure_key_returns_the_active_key_even_when_the_inventory_algorithm_cha
 
 def test_ensure_key_refuses_a_domain_whose_only_key_is_pending(ks):
     ks.create_pending(DOMAIN, ALG)
-    with pytest.raises(KeystoreError, match="rotate-dkim example.com"):
+    with pytest.raises(KeystoreError, match="dkim rotate example.com"):
         ks.ensure_key(DOMAIN, ALG)
 
 

@@ -33,14 +33,13 @@ from mailops.dkim.keystore import (
     RETIRING,
     Keystore,
 )
+from mailops.dkim.report import format_results, status_table
 from mailops.dkim.rotation import (
     DomainPolicy,
     Rotation,
-    format_results,
     grace_period,
     policies_from_hosts,
     rotate_dkim,
-    status_table,
 )
 
 DOMAIN = "example.com"
@@ -169,6 +168,10 @@ class FakePorts:
 
     def deploy(self, domain, key):
         w = self.w
+        if key is None:  # the plain deploy: a domain without an active key is not signed
+            w.calls.append(("deploy", "-"))
+            w.signing.pop(domain, None)
+            return
         w.calls.append(("deploy", key.selector))
         w.checkpoint("deploy:before", _port_error)
         if (key.record_name, key.txt_value) not in w.confirmed_visible:
@@ -423,7 +426,7 @@ def test_a_record_not_yet_on_every_name_server_times_out_and_leaves_the_key_pend
     res = Rotation(ks, FakePorts(world), wait_timeout=30).rotate(POLICY)
     assert not res.ok
     assert "timed out after 30s" in res.error and "every authoritative name server" in res.error
-    assert f"mailops rotate-dkim {DOMAIN}" in res.error
+    assert f"mailops dkim rotate {DOMAIN}" in res.error
     assert ks.pending_key(DOMAIN).selector == "s202611b"
     assert ks.signing_key(DOMAIN).selector == k0.selector
     assert "deploy" not in [c[0] for c in world.calls]
@@ -631,3 +634,34 @@ def test_the_fake_world_catches_the_unsafe_moves_it_is_meant_to_catch(tmp_path):
     assert any("needed record" in v for v in world.violations)
     ports.destroy_on_hosts(DOMAIN, pending)  # the key the host signs with
     assert any("the key the host signs with" in v for v in world.violations)
+
+
+# ------------------------------------------------------------------ a domain's first key
+
+
+def test_a_first_key_takes_every_step_of_a_rotation_and_never_signs_before_dns_has_it(
+        tmp_path):
+    clock = Clock()
+    world = World(tmp_path / "ks", clock)
+    ks = Keystore(world.ks_path, clock=clock)
+    res = Rotation(ks, FakePorts(world)).rotate(POLICY)
+    assert res.ok and res.activated == "s202611a" and res.retiring == [], res.error
+    assert [c[0] for c in world.calls] == ["publish", "wait_visible", "deploy", "probe"]
+    assert world.signing == {DOMAIN: "s202611a"} and world.violations == []
+    assert "s202611a is active (the domain had no active key before)" in res.steps[-1]
+
+
+def test_a_first_key_whose_probe_fails_leaves_the_domain_unsigned_and_resumes_later(tmp_path):
+    clock = Clock()
+    world = World(tmp_path / "ks", clock)
+    ks = Keystore(world.ks_path, clock=clock)
+    world.probe_breaks = True
+    res = Rotation(ks, FakePorts(world)).rotate(POLICY)
+    assert not res.ok and "PROBE FAILED" in res.error
+    assert f"switched back to not signing {DOMAIN}" in res.error
+    assert DOMAIN not in world.signing and ks.signing_key(DOMAIN) is None
+    assert ks.pending_key(DOMAIN).done("probe-failed")
+    world.probe_breaks = False
+    again = Rotation(ks, FakePorts(world)).rotate(POLICY)
+    assert again.ok and again.activated == ks.signing_key(DOMAIN).selector
+    assert world.violations == []

@@ -11,7 +11,7 @@ from mailops.dns.providers.rfc2136 import Rfc2136Provider, parse_tsig
 from mailops.dns.records import records_for
 from mailops.dns.wait import parse_servers
 from mailops.dns.zonefile import render
-from mailops.settings import DnsProvider, parse_mail_settings
+from mailops.inventory import DnsProvider, parse_mail_settings
 
 LONG = "v=DKIM1; k=rsa; p=" + "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA" * 9 + "IDAQAB"
 

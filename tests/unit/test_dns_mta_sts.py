@@ -6,7 +6,7 @@ import re
 
 from mailops.dns.mta_sts import policy_id, policy_text
 from mailops.dns.records import mta_sts_policy, records_for
-from mailops.settings import parse_mail_settings
+from mailops.inventory import parse_mail_settings
 
 
 def settings(mode="testing", max_age=604800, hostname="mx1.example.test", dmarc="reject"):

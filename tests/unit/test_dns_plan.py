@@ -5,7 +5,7 @@ from __future__ import annotations
 from mailops.dns.plan import diff
 from mailops.dns.providers.base import RRset
 from mailops.dns.records import records_for
-from mailops.settings import parse_mail_settings
+from mailops.inventory import parse_mail_settings
 
 DKIM = {"example.test": [("s202611a", "v=DKIM1; k=rsa; p=AAAA")]}
 

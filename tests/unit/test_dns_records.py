@@ -1,4 +1,4 @@
-"""The records a mail host needs, computed from settings (issue 4)."""
+"""The records a mail host needs, computed from the inventory model."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from mailops.dns.records import (
     records_for,
     records_for_hosts,
 )
-from mailops.settings import parse_mail_settings
+from mailops.inventory import SettingsError, parse_mail_settings
 
 
 def settings(**domain_extra):
@@ -67,9 +67,9 @@ def test_spf_merges_configured_senders_in_order_without_duplicates_and_all_last(
 
 
 def test_spf_needing_more_than_ten_lookups_is_refused_with_the_rfc_reason():
-    s = settings(spf={"include": [f"spf{i}.provider.test" for i in range(10)]})
-    with pytest.raises(RecordError, match=r"11 DNS lookups.*RFC 7208 §4.6.4"):
-        records_for(s, {})
+    # An inventory rule: refused when the inventory loads, before any record is computed.
+    with pytest.raises(SettingsError, match=r"11 DNS lookups.*RFC 7208 §4.6.4"):
+        settings(spf={"include": [f"spf{i}.provider.test" for i in range(10)]})
 
 
 def test_spf_record_is_owned_only_by_its_version_tag_at_the_apex():

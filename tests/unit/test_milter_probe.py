@@ -16,8 +16,9 @@ from pathlib import Path
 import dkim
 import pytest
 
-from mailops.checks import dkim_probe, milter_probe
 from mailops.dkim import keys as keymod
+from mailops.dkim import milter as milter_probe
+from mailops.dkim import probe as dkim_probe
 from mailops.dkim.keystore import ACTIVE, Key, utc_now
 
 pytestmark = pytest.mark.services

@@ -22,30 +22,28 @@ from __future__ import annotations
 
 import re
 
+try:
+    from . import classify, mime
+    from .lazyre import lazy
+    from .message import Message
+    from .report import Bounce
+except ImportError:  # loose files copied beside hook.py onto the mail host
+    import classify  # type: ignore[no-redef]
+    import mime  # type: ignore[no-redef]
+    from lazyre import lazy  # type: ignore[no-redef]
+    from message import Message  # type: ignore[no-redef]
+    from report import Bounce  # type: ignore[no-redef]
+
 # An address as printed in bounce text.  Unicode letters are allowed on both
 # sides (RFC 6531 internationalised addresses).
-ADDR_RE = re.compile(
+ADDR_RE = lazy(
     r"(?<![\w.!#$%&'*+/=?^`{|}~-])"
     r"([\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*"
     r"@(?:[\w](?:[\w-]*[\w])?\.)+[^\W\d_][\w-]*[^\W_]|"
     r"[\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*@\[[\d.:a-fA-F]+\])"
 )
 
-# The line that introduces the copy of the original message.  A dashed rule
-# with these words, or one of the fixed sentences MTAs print before it.
-_CUT_RE = re.compile(
-    r"^\s*(?:[-=*_|>#]{2,}[^\n]*?\b(?:original|returned|unsent|copy of|header of|message header|"
-    r"message text|headers? follow|forwarded message|attach\w*|source mail|end of message|"
-    r"mensaje original|original-nachricht)"
-    r"|(?:original message (?:follows|as received|details|headers)|a copy of the original message"
-    r"|included is a copy|message headers follow|your message reads"
-    r"|the first \d+ lines of your original"
-    r"|below (?:this|the next) line is a copy|original message follows"
-    r"|the original message headers?))",
-    re.I | re.M,
-)
-
-_FAILURE_WORDS = re.compile(
+_FAILURE_WORDS = lazy(
     r"fail|undeliver|unable|could ?not|couldn't|cannot|can't|not (?:be )?delivered|did not reach"
     r"|unknown|no such|invalid|reject|error|bounce|quota|full|not listed|does not exist|doesn't"
     r"|not found|not known|wrong|no longer|disabled|addressed\b|recipient|rcpt to|mailbox"
@@ -53,22 +51,26 @@ _FAILURE_WORDS = re.compile(
     re.I,
 )
 # Summary lines that name the sender or the message, not a failed recipient.
-_SUMMARY_RE = re.compile(r"^\s*[*\->]*\s*(?:from|sender|reply-to|return-path|subject|date|sent|"
+_SUMMARY_RE = lazy(r"^\s*[*\->]*\s*(?:from|sender|reply-to|return-path|subject|date|sent|"
                          r"message-id|errors-to)\s*:", re.I)
-_TO_SUMMARY_RE = re.compile(r"^\s*[*\->]*\s*(?:to|cc)\s*:", re.I)
-_FROM_BEFORE_RE = re.compile(r"(?<!generated )\b(?:from|via|by)\s*[<\"']?\s*$", re.I)
+_TO_SUMMARY_RE = lazy(r"^\s*[*\->]*\s*(?:to|cc)\s*:", re.I)
+_FROM_BEFORE_RE = lazy(r"(?<!generated )\b(?:from|via|by)\s*[<\"']?\s*$", re.I)
+_REPLY_RE = lazy(r"(?<![\d.])[245]\d\d(?![\d.])")
+_FOR_CLAUSE_RE = lazy(r"\bfor\s*<?\s*$", re.I)
+_CONTACT_RE = lazy(r"contact|write to|send (?:e-?)?mail to|questions|assistance|"
+                         r"administrator", re.I)
 _ROLE_LOCALPARTS = frozenset({
     "postmaster", "mailer-daemon", "mailerdaemon", "mail-daemon", "abuse", "hostmaster",
     "webmaster", "root", "daemon", "mdaemon", "noreply", "no-reply", "nobody",
 })
 # The line that starts a list of failed recipients (bare local parts follow
 # it on some old servers: AOL, Yale, JetMail).
-_LIST_HEAD_RE = re.compile(
+_LIST_HEAD_RE = lazy(
     r"(?:following (?:recipient|address|user|destination)|recipients? (?:did not|could not)|"
     r"not delivered to|did not receive|could not be delivered)[^\n]*:\s*$",
     re.I,
 )
-_BARE_LOCAL_RE = re.compile(
+_BARE_LOCAL_RE = lazy(
     r"^\s*[*>\-]*\s*([A-Za-z0-9][A-Za-z0-9._%+-]{0,63})(?:\s{2,}|\s*$|\s+\")")
 _STOPWORDS = frozenset({
     "recipient", "recipients", "address", "addresses", "reason", "error", "the", "your",
@@ -76,28 +78,20 @@ _STOPWORDS = frozenset({
 })
 
 # A delay warning rather than a failure (no permanent wording).
-_DELAY_RE = re.compile(
+_DELAY_RE = lazy(
     r"this is (?:just |only )?a warning|warning message only|has not yet been delivered"
     r"|not yet been delivered|delivery attempts will continue|will continue to (?:try|attempt)"
     r"|will be retried|will (?:keep )?try"
     r"|(?:has been|was|is) (?:postponed|delayed)|advisory[- ]only|still (?:trying|being retried)"
     r"|retry(?:ing)? (?:for|until)|message delayed|delivery (?:has been )?delayed",
-    re.I,
 )
-_DELAY_SUBJECT_RE = re.compile(
+_DELAY_SUBJECT_RE = lazy(
     r"\bdelay(?:ed)?\b|delivery (?:status )?warning|not yet delivered", re.I)
-_PERMANENT_RE = re.compile(
+_PERMANENT_RE = lazy(
     r"permanent(?:ly)?\b|given up|giving up|not going to try again"
     r"|will not be (?:retried|delivered)"
     r"|has been removed from the mail queue|fatal",
-    re.I,
 )
-
-
-def report_text_only(text: str) -> str:
-    """The report text up to where the copy of the original message starts."""
-    m = _CUT_RE.search(text)
-    return text[: m.start()] if m else text
 
 
 def _clean(text: str) -> str:
@@ -118,6 +112,7 @@ def organisational_domain(domain: str) -> str:
 
 
 def is_delay(subject: str, text: str) -> bool:
+    text = text.lower()  # the patterns are lowercase: faster than re.IGNORECASE
     if _PERMANENT_RE.search(text):
         return False
     return bool(_DELAY_RE.search(text) or _DELAY_SUBJECT_RE.search(subject))
@@ -132,42 +127,70 @@ def extract(text: str, exclude: set[str], failed_header: list[str],
     ``reporter_domain``: the bounce's sender domain, to qualify bare local
     parts ("screenname") that a few old servers print instead of addresses.
     """
-    text = _clean(report_text_only(text))
+    text = _clean(mime.report_text_only(text))
     lines = text.split("\n")
     strong: dict[str, int] = {}
     weak: dict[str, int] = {}
     to_only: dict[str, int] = {}
 
-    def usable(addr: str) -> bool:
-        low = addr.lower()
-        local = low.split("@", 1)[0]
-        return low not in exclude and local not in _ROLE_LOCALPARTS
+    reporter_org = organisational_domain(reporter_domain) if reporter_domain else None
 
+    def usable(addr: str, alone: bool = False, line: str = "") -> bool:
+        low = addr.lower()
+        local, _, domain = low.partition("@")
+        if "/" in local:
+            return False  # a file path ("/home/user/.forward/x@y"), not an address
+        if low in exclude and not alone:
+            # The bounce's own correspondents -- unless the report lists the
+            # address alone on its line, as qmail and Exim list failures
+            # (someone may well have written to themselves).
+            return False
+        if local in _ROLE_LOCALPARTS:
+            # "contact postmaster@..." is advice; a role address is a failed
+            # recipient only when listed, or named in a failure sentence about
+            # another domain than the reporter's.
+            return alone or (bool(_FAILURE_WORDS.search(line)) and not _CONTACT_RE.search(line)
+                             and organisational_domain(domain) != reporter_org)
+        return True
+
+    previous = ""
     for i, line in enumerate(lines):
         matches = list(ADDR_RE.finditer(line))
         if not matches:
+            if line.strip():
+                previous = line
             continue
         summary = _SUMMARY_RE.match(line)
         to_line = _TO_SUMMARY_RE.match(line)
         starts = re.match(r"^\s*[\W_]{0,6}$", line[: matches[0].start()]) is not None
         worded = bool(_FAILURE_WORDS.search(line))
+        # "Name <addr>": the first is a display name (RFC 5322 §3.4), wherever
+        # else on the line it appears.
+        display = {m.group(1).lower() for m in matches
+                   if re.match(r"\s+<[^<>@\s]+@", line[m.end():])}
         for m in matches:
             addr = m.group(1).strip(".'`")
-            if not usable(addr) or "@" not in addr:
+            alone = starts and m is matches[0] and not line[m.end():].strip(" \t<>:;,.\"'()[]")
+            if "@" not in addr or addr.lower() in display or not usable(addr, alone, line):
                 continue
             if summary or _FROM_BEFORE_RE.search(line[: m.start()]):
                 continue  # "mail from <sender>", "via <relay>": not a recipient
+            if starts and m is matches[0] and _FROM_BEFORE_RE.search(previous):
+                continue  # "A message sent by\n  <sender>": the sender, on its own line
+            if _FOR_CLAUSE_RE.search(line[: m.start()]) and re.match(r">?\s*;", line[m.end():]):
+                continue  # a Received header's "for <addr>;" (RFC 5321 §4.4)
             if to_line:
                 to_only.setdefault(addr, i)
             elif (starts and m is matches[0]) or worded:
                 strong.setdefault(addr, i)
             else:
                 weak.setdefault(addr, i)
+        previous = line
     # Exim's X-Failed-Recipients names them for sure; their diagnostic is
     # the text after where the report mentions them, if it does.
     known = {a.lower() for a in strong}
     for addr in failed_header:
-        if usable(addr) and addr.lower() not in known:
+        if usable(addr, True) and addr.lower() not in known:
             position = next((i for i, line in enumerate(lines) if addr.lower() in line.lower()), -1)
             strong[addr] = position
             known.add(addr.lower())
@@ -178,7 +201,9 @@ def extract(text: str, exclude: set[str], failed_header: list[str],
         # report are suggestions or the sender.
         bare = _bare_local_parts(lines, organisational_domain(reporter_domain))
         if bare:
-            found = {a: -1 for a in failed_header if usable(a)} | bare
+            named = {a.split("@", 1)[0].lower() for a in failed_header}
+            found = {a: -1 for a in failed_header if usable(a, True)} | {
+                a: i for a, i in bare.items() if a.split("@", 1)[0].lower() not in named}
     # A duplicate that differs only by case is the same recipient.
     seen: set[str] = set()
     result = []
@@ -219,8 +244,12 @@ def _diagnostic(lines: list[str], index: int, addr: str, text: str) -> str:
     for line in lines[index + 1: index + 8]:
         if not line.strip():
             # Stop at the blank line that ends this recipient's paragraph,
-            # unless all we have is a lead-in ("because:").
-            if len(" ".join(out).strip(" <>:;,.\"'*-[]()\t")) >= 12:
+            # unless all we have is a lead-in ("because:", "There was an
+            # error delivering your mail to <x>.") without any SMTP reply.
+            said = " ".join(out)
+            if len(said.strip(" <>:;,.\"'*-[]()\t")) >= 12 and _REPLY_RE.search(said):
+                break
+            if len(out) > 4:
                 break
             continue
         if ADDR_RE.search(line) and not re.search(r"\d{3}|said|error|user|reason", line, re.I):
@@ -235,3 +264,30 @@ def _diagnostic(lines: list[str], index: int, addr: str, text: str) -> str:
 def _squash(text: str) -> str:
     text = re.sub(r"\s+", " ", text).strip()
     return text.strip(" <>:;,\"'*-[]()").strip()
+
+
+def parse(msg: Message, human: str, subject: str, original_id: str | None) -> list[Bounce]:
+    # The bounce's correspondents are not failed recipients.  (Not
+    # X-Original-To/Delivered-To: some gateways put the failed recipient there.)
+    exclude = mime.addresses(msg, "from", "to", "cc", "sender", "reply-to", "errors-to")
+    failed_header = []
+    for value in msg.get_all("x-failed-recipients") or []:
+        failed_header.extend(a.strip() for a in str(value).split(",") if "@" in a)
+    from_addrs = mime.addresses(msg, "from")
+    reporter_domain = min(from_addrs).split("@", 1)[1] if from_addrs else None
+    found = extract(human, exclude, failed_header, reporter_domain)
+    report_text = mime.report_text_only(human)
+    action = "delayed" if is_delay(subject, report_text) else "failed"
+    reporting_mta = reporter_domain
+    bounces = []
+    for recipient, diagnostic in found:
+        text = diagnostic or ""
+        verdict = classify.classify(action, None, text,
+                                    context=report_text + "\n" + subject)
+        bounces.append(Bounce(
+            recipient=recipient, action=action, status=verdict.status,
+            replycode=verdict.replycode if classify.find_replycode(text) else None,
+            reason=verdict.reason, hard=verdict.hard, permanent=verdict.permanent,
+            diagnostic=diagnostic, reporting_mta=reporting_mta, message_id=original_id,
+        ))
+    return bounces

@@ -7,18 +7,22 @@ raises, because the hook must never crash on what strangers send us.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import html
-import quopri
+import functools
 import re
-from email.message import Message
+
+try:
+    from .lazyre import lazy
+    from .message import Message, decode_transfer
+except ImportError:  # loose files copied beside hook.py onto the mail host
+    from lazyre import lazy  # type: ignore[no-redef]
+    from message import Message, decode_transfer  # type: ignore[no-redef]
 
 # Parts that carry (a copy of) the original message: never scanned for failed
 # recipients.  RFC 3462/6522 (text/rfc822-headers), RFC 6533 §6 (the
 # message/global* forms).
 ORIGINAL_TYPES = frozenset({
     "message/rfc822", "message/global", "text/rfc822-headers", "message/rfc822-headers",
+    "text/rfc822-header",  # sic: some feedback-loop senders drop the "s"
     "message/global-headers", "message/partial", "message/external-body",
 })
 DSN_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
@@ -26,45 +30,94 @@ FEEDBACK_TYPES = frozenset({"message/feedback-report"})
 MDN_TYPES = frozenset({"message/disposition-notification",
                        "message/global-disposition-notification"})
 
-_TAG_RE = re.compile(r"<br\s*/?>|</p\s*>|</div\s*>|</tr\s*>|</li\s*>", re.I)
-_STRIP_RE = re.compile(r"<(?:style|script)\b.*?</(?:style|script)\s*>|<[^>]*>", re.I | re.S)
+_TAG_RE = lazy(r"<br\s*/?>|</p\s*>|</div\s*>|</tr\s*>|</li\s*>", re.I)
+_STRIP_RE = lazy(r"<(?:style|script)\b.*?</(?:style|script)\s*>|<[^>]*>", re.I | re.S)
 
 
 def header(msg: Message, name: str) -> str:
     """A header as readable text (RFC 2047 words decoded), '' when absent or broken."""
-    try:
-        value = msg.get(name)
-    except Exception:
-        return ""
+    value = msg.get(name)
     if value is None:
         return ""
     value = str(value)
     if "=?" in value:
-        try:
-            from email.header import decode_header, make_header
-
-            value = str(make_header(decode_header(value)))
-        except Exception:
-            pass
+        value = decode_words(value)
     return value.replace("\r", "").replace("\n", " ").strip()
 
 
+_WORD_RE = lazy(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
+_BETWEEN_WORDS_RE = lazy(r"(\?=)\s+(=\?)")
+
+
+def decode_words(value: str) -> str:
+    """RFC 2047 encoded words ("=?UTF-8?B?...?=") decoded; the white space
+    between two adjacent encoded words is not part of the text (§6.2)."""
+    import binascii
+
+    def word(m: re.Match) -> str:
+        charset = m.group(1).split("*", 1)[0]  # RFC 2231 §5 language suffix
+        data = m.group(3).encode("ascii", "replace")
+        try:
+            if m.group(2) in "bB":
+                data += b"=" * (-len(data) % 4)
+                raw = binascii.a2b_base64(data)
+            else:
+                raw = binascii.a2b_qp(data, header=True)
+        except (binascii.Error, ValueError):
+            return m.group(0)
+        return _decode_bytes(raw, charset)
+
+    return _WORD_RE.sub(word, _BETWEEN_WORDS_RE.sub(r"\1\2", value))
+
+
+# Charset labels seen on real bounces that Python's codec registry does not
+# know, or knows as a narrower code page than the mailers actually wrote
+# (the WHATWG Encoding Standard maps the same labels to the same supersets).
+_CHARSET_ALIASES = {
+    "x-sjis": "cp932", "shift_jis": "cp932", "shift-jis": "cp932", "sjis": "cp932",
+    "windows-31j": "cp932", "x-euc-jp": "euc_jp", "euc-kr": "cp949",
+    "ks_c_5601-1987": "cp949", "gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030",
+    "iso-8859-1": "cp1252", "us-ascii": "cp1252", "ascii": "cp1252", "uft-8": "utf-8",
+    "utf8": "utf-8", "iso-2022-jp": "iso2022_jp_ext", "x-unknown": "",
+}
+# ISO-2022-JP (RFC 1468) announces itself with escape sequences, so text that
+# declares no charset (or a wrong one) can still be recognised.
+_ISO2022JP_RE = re.compile(rb"\x1b(?:\$[@B(]|\([BJI])")
+
+
 def _decode_bytes(raw: bytes, charset: str | None) -> str:
-    for cs in (charset, "utf-8"):
+    """Decode with the declared charset, its real-world superset, UTF-8, or
+    ISO-2022-JP when its escapes show; never raises (cp1252, then latin-1)."""
+    label = (charset or "").strip().strip('"').lower()
+    label = _CHARSET_ALIASES.get(label, label)
+    tries = [label, "utf-8"]
+    if b"\x1b" in raw and _ISO2022JP_RE.search(raw):
+        tries.insert(0, "iso2022_jp_ext")
+    for cs in tries:
         if not cs:
             continue
         try:
             return raw.decode(cs)
         except (LookupError, UnicodeDecodeError, ValueError):
             continue
-    return raw.decode("latin-1")
+    try:
+        return raw.decode("cp1252")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+_CTYPE_RE = lazy(r"[a-z0-9][\w.+-]*/[\w.+-]+")
 
 
 def content_type(part: Message) -> str:
+    """type/subtype, lowercase.  A header that lost its ";" before the
+    parameters ("text/plain  charset=...") still names its type first."""
     try:
-        return part.get_content_type().lower()
+        ctype = part.get_content_type().lower()
     except Exception:
         return "text/plain"
+    m = _CTYPE_RE.match(ctype)
+    return m.group(0) if m else "text/plain"
 
 
 def part_text(part: Message) -> str:
@@ -90,6 +143,8 @@ def part_text(part: Message) -> str:
 
 
 def html_to_text(text: str) -> str:
+    import html  # only HTML-only bounces need its entity table
+
     text = _TAG_RE.sub("\n", text)
     text = _STRIP_RE.sub("", text)
     return html.unescape(text).replace("\xa0", " ")
@@ -125,13 +180,7 @@ def report_part_text(part: Message) -> str:
         else:
             return ""
         cte = str(part.get("content-transfer-encoding", "")).strip().lower()
-        if cte == "base64":
-            try:
-                raw = base64.b64decode(re.sub(rb"[^A-Za-z0-9+/=]", b"", raw) + b"==")
-            except (binascii.Error, ValueError):
-                pass
-        elif cte == "quoted-printable":
-            raw = quopri.decodestring(raw)
+        raw = decode_transfer(raw, cte)
         return _decode_bytes(raw, "utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except Exception:
         return ""
@@ -185,3 +234,52 @@ def parse_fields(text: str) -> list[list[tuple[str, str]]]:
     if current:
         blocks.append(current)
     return blocks
+
+
+_ANGLE_ADDR_RE = lazy(r"<([^<>\s@]+@[^<>\s]+)>")
+_BARE_ADDR_RE = lazy(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
+_QUOTED_RE = lazy(r'"(?:\\.|[^"\\])*"|\((?:\\.|[^()\\])*\)')
+
+
+def addresses(msg: Message, *names: str) -> set[str]:
+    """Lowercase addresses in the named headers of ``msg`` (RFC 5322 §3.4:
+    "Name <addr>" or a bare addr-spec; display names and comments ignored)."""
+    found: set[str] = set()
+    for name in names:
+        for value in msg.get_all(name) or []:
+            value = str(value)
+            for item in _QUOTED_RE.sub(" ", value).split(","):
+                angle = _ANGLE_ADDR_RE.findall(item)
+                found.update(a.lower() for a in angle or _BARE_ADDR_RE.findall(item))
+    return found
+
+
+_MSGID_RE = lazy(r"<[^<>\s]{3,250}>")
+
+
+def first_msgid(text: str) -> str | None:
+    """The first <message-id> in a header value (RFC 5322 §3.6.4)."""
+    m = _MSGID_RE.search(text or "")
+    return m.group(0) if m else None
+
+
+# The line that introduces the copy of the original message.  A dashed rule
+# with these words, or one of the fixed sentences MTAs print before it.
+_CUT_RE = lazy(
+    r"^[ \t]*(?:[-=*_|>#]{2,}[^\n]*?\b(?:original|returned|unsent|copy of|header of|message header|"
+    r"message text|headers? follow|forwarded message|attach\w*|source mail|end of message|"
+    r"mensaje original|original-nachricht)"
+    r"|(?:original message (?:follows|as received|details|headers)|a copy of the original message"
+    r"|included is a copy|message headers follow|your message reads"
+    r"|the first \d+ lines of your original"
+    r"|below (?:this|the next) line is a copy|original message follows"
+    r"|the original message headers?))",
+    re.I | re.M,
+)
+
+
+@functools.lru_cache(maxsize=16)  # the dispatcher, the DSN and the legacy parser all ask
+def report_text_only(text: str) -> str:
+    """The report text up to where the copy of the original message starts."""
+    m = _CUT_RE.search(text)
+    return text[: m.start()] if m else text

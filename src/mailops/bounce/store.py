@@ -242,7 +242,7 @@ def record(conn: sqlite3.Connection, report, *, envelope_sender: str | None,
            now: float | None = None, quarantine: str | None = None,
            soft_threshold: int = 3, soft_window_days: int = 7,
            token_max_age_days: int = 30) -> Recorded:
-    """Record one parsed message (a parse.Report, or None if unparseable)
+    """Record one parsed message (a report.Report, or None if unparseable)
     and apply the suppression policy, in one transaction.
 
     Policy:

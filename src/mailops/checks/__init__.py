@@ -1,0 +1,1 @@
+"""`mailops check`: posture (runs it all), records, signing, tls, reputation, report."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from . import bounce, bounces, check, dkim, dns, lab, passwords
+from . import bounces, check, dkim, dns, lab, passwords
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -19,7 +19,6 @@ app.add_typer(lab.app, name="lab")
 app.add_typer(dns.app, name="dns")
 app.add_typer(dkim.app, name="dkim")
 app.command("rotate-dkim")(dkim.rotate_dkim)
-app.add_typer(bounce.app, name="bounce")
 app.add_typer(bounces.app, name="bounces")
 app.add_typer(bounces.suppression_app, name="suppression")
 app.command("hash-password")(passwords.hash_password)

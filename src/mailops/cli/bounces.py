@@ -1,5 +1,7 @@
 """`mailops bounces …` and `mailops suppression …`: the bounce database on the mail hosts.
 
+(`mailops bounces parse`, offline parsing of bounce files, is in bounces_parse.py.)
+
 Each mail host keeps its own SQLite database (/var/lib/mailops/bounces.sqlite3,
 written by the bounce hook, read by Postfix). These commands reach every host of
 the inventory over SSH (mailops.hosts.ssh: the inventory's own SSH data) and pipe a
@@ -19,8 +21,12 @@ from typing import Any
 
 import typer
 
+from .bounces_parse import parse_command
+
 app = typer.Typer(no_args_is_help=True,
-                  help="Bounces the hosts recorded (DSNs piped into the bounce hook).")
+                  help="Bounces: parse messages offline, or list what the hosts recorded.")
+# Offline parsing lives in its own module; it is a command of this group.
+app.command("parse")(parse_command)
 suppression_app = typer.Typer(
     no_args_is_help=True,
     help="Recipients Postfix refuses at RCPT time on submission (587/465).")
@@ -78,8 +84,7 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _hosts(inventory: str | None, only: str | None = None):
-    from ..inventory import load_inventory
-    from ..settings import SettingsError
+    from ..inventory import SettingsError, load_inventory
 
     path = inventory or os.environ.get("MAILOPS_INVENTORY") or DEFAULT_INVENTORY
     try:
@@ -95,8 +100,8 @@ def _hosts(inventory: str | None, only: str | None = None):
 
 def run_on_host(host, op: str, **params: Any) -> Any:
     """Run one store operation on ``host`` and return its result (RemoteError if not)."""
-    from .. import mailhost as mh
     from ..hosts import ssh
+    from ..services import bounce as mh
 
     params = {"op": op, "lib": mh.BOUNCE_LIB, "db": mh.BOUNCE_DB,
               "secret": mh.BOUNCE_SECRET, **params}
@@ -156,7 +161,7 @@ def _since(value: str | None) -> str | None:
 
 
 def _address(value: str) -> str:
-    from ..settings import is_address
+    from ..inventory import is_address
 
     address = value.strip().strip("<>").strip().lower()
     if not is_address(address):

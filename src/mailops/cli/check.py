@@ -1,6 +1,8 @@
 """`mailops check [DOMAIN...] -i INV [--json]`: the mail system as the world sees it.
 
-One report per hosted domain and per mail host (mailops.checks.posture): ✓ fine,
+Every record `mailops dns plan` publishes, as the authoritative servers serve it, then the
+signing probe, MTA-STS over HTTPS, certificates, open relay, reverse DNS and blocklists
+(mailops.checks.posture). One report per hosted domain and per mail host: ✓ fine,
 ✗ broken (with what was found, what was expected, what it breaks and what to run),
 ! not checked. Exit code 0 when nothing is ✗, 1 when something is, 2 on a usage or
 inventory error. ``--json`` prints one JSON document for monitoring.
@@ -29,11 +31,12 @@ def check(
         help="outside address for the open-relay probe (RCPT only, never DATA) "
              "[default: mailops-relay-probe@gmail.com]"),
 ) -> None:
-    """Check MX, reverse DNS, SPF, DKIM, DMARC, MTA-STS, TLS-RPT, certificates, open relay
-    and blocklists against the inventory. Exit 1 if anything is ✗."""
+    """Check every DNS record `dns plan` publishes (MX, A/AAAA, SPF, DKIM, DMARC, MTA-STS,
+    TLS-RPT), DKIM signing, the MTA-STS policy, certificates, open relay, reverse DNS and
+    blocklists against the inventory. Exit 1 if anything is ✗."""
     from ..checks.posture import FAIL, render, run_checks
-    from ..inventory import load_inventory
-    from ..settings import SettingsError
+    from ..dns.records import RecordError
+    from ..inventory import SettingsError, load_inventory
 
     path = inventory or Path(os.environ.get("MAILOPS_INVENTORY") or "inventories/lab.py")
     try:
@@ -47,7 +50,11 @@ def check(
         typer.echo(f"found {', '.join(unknown)}, which {path} does not host; expected one of "
                    f"{', '.join(sorted(known))}", err=True)
         raise typer.Exit(EXIT_ERROR)
-    findings = run_checks(str(path), hosts, domains or (), relay_rcpt=relay_to)
+    try:
+        findings = run_checks(str(path), hosts, domains or (), relay_rcpt=relay_to)
+    except RecordError as e:
+        typer.echo(str(e), err=True)
+        raise typer.Exit(EXIT_ERROR) from None
     if as_json:
         typer.echo(json.dumps({"ok": not any(f.status == FAIL for f in findings),
                                "findings": [f.as_dict() for f in findings]}, indent=2,

@@ -1,4 +1,8 @@
-"""`mailops dkim …` (status, retire) and `mailops rotate-dkim`.
+"""`mailops dkim …` (rotate, status, retire); `mailops rotate-dkim` is `mailops dkim rotate`.
+
+`mailops dkim rotate DOMAIN` is also how a domain starts signing: its first key
+takes the same steps as every later one (generate, publish, wait for DNS, deploy,
+probe, activate); the deploy alone never creates a key.
 
 Status, dry runs and retirement planning read only the local keystore (and the
 inventory for settings); they never need DNS or host access. Real rotations
@@ -17,7 +21,7 @@ import typer
 
 app = typer.Typer(
     no_args_is_help=True,
-    help="DKIM keys: status and retirement. Rotate with `mailops rotate-dkim`.",
+    help="DKIM keys: start signing a domain or rotate its key (rotate), status, retirement.",
 )
 
 DEFAULT_INVENTORY = "inventories/lab.py"
@@ -95,8 +99,7 @@ def _load(inventory: Path, keystore: Path | None, domains: list[str] | None, *,
     """(hosts, settings, Keystore, selected DomainPolicy list) or a clear exit."""
     from ..dkim.keystore import Keystore
     from ..dkim.rotation import policies_from_hosts
-    from ..inventory import load_inventory
-    from ..settings import SettingsError
+    from ..inventory import SettingsError, load_inventory
 
     try:
         hosts = load_inventory(inventory)
@@ -123,7 +126,7 @@ def _load(inventory: Path, keystore: Path | None, domains: list[str] | None, *,
 def _run(domains, inventory, dry_run, margin, wait_timeout, keystore, *, retire_only: bool):
     from ..dkim.keystore import KeystoreError
     from ..dkim.ports import PortsUnavailable, default_ports
-    from ..dkim.rotation import format_results
+    from ..dkim.report import format_results
     from ..dkim.rotation import rotate_dkim as run
 
     margin_td = _margin(margin)
@@ -157,6 +160,7 @@ def _run(domains, inventory, dry_run, margin, wait_timeout, keystore, *, retire_
         raise typer.Exit(1)
 
 
+@app.command("rotate")
 def rotate_dkim(
     domains: DomainsArg = None,
     inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
@@ -169,6 +173,7 @@ def rotate_dkim(
 ) -> None:
     """Rotate DKIM keys: new key, publish, wait for DNS, deploy, probe, activate; retire old.
 
+    On a domain without a key this starts its signing, through the same steps.
     Safe to interrupt and re-run: a pending rotation resumes where it stopped.
     """
     _run(domains, inventory, dry_run, margin, wait_timeout, keystore, retire_only=False)
@@ -194,7 +199,7 @@ def status(
 ) -> None:
     """Show each domain's keys: selector, algorithm, state, since, next step and when."""
     from ..dkim.keystore import Keystore, KeystoreError, utc_now
-    from ..dkim.rotation import status_table
+    from ..dkim.report import status_table
 
     clock = _clock() or utc_now
     try:

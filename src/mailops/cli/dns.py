@@ -38,7 +38,7 @@ def _run(fn):
     from ..dns.providers.base import ProviderError
     from ..dns.records import RecordError
     from ..dns.wait import WaitError
-    from ..settings import SettingsError
+    from ..inventory import SettingsError
 
     try:
         return fn()
@@ -55,32 +55,11 @@ def _hosts(inventory: Path | None):
     return [h.settings for h in load_inventory(path)]
 
 
-def _dkim(hosts) -> dict[str, list[tuple[str, str]]]:
-    from ..dns.records import dkim_records_from_keystore
-
-    out: dict[str, list[tuple[str, str]]] = {}
-    for s in hosts:
-        for domain, pairs in dkim_records_from_keystore(s).items():
-            for pair in pairs:
-                if pair not in out.setdefault(domain, []):
-                    out[domain].append(pair)
-    return out
-
-
-def _known_selectors(hosts) -> dict[str, set[str]]:
-    from ..dns.records import known_dkim_selectors
-
-    out: dict[str, set[str]] = {}
-    for s in hosts:
-        for domain, sels in known_dkim_selectors(s).items():
-            out.setdefault(domain, set()).update(sels)
-    return out
-
-
 def _records(hosts, domains):
+    from ..dkim.plan import published_keys
     from ..dns.records import records_for_hosts
 
-    records = records_for_hosts(hosts, _dkim(hosts))
+    records = records_for_hosts(hosts, published_keys(hosts))
     if domains:
         known = {r.domain for r in records}
         unknown = sorted(set(domains) - known)
@@ -92,10 +71,11 @@ def _records(hosts, domains):
 
 
 def _plan(inventory, domains):
+    from ..dkim.plan import known_selectors, published_keys
     from ..dns.plan import make_plan
 
     hosts = _hosts(inventory)
-    return make_plan(hosts, _dkim(hosts), domains or (), _known_selectors(hosts)), hosts
+    return make_plan(hosts, published_keys(hosts), domains or (), known_selectors(hosts)), hosts
 
 
 # --------------------------------------------------------------------------- rendering

@@ -18,7 +18,7 @@ Private key files (what OpenDKIM 2.11 reads from a KeyTable entry):
   fail. dkimpy, on the other hand, signs Ed25519 with ``nacl.signing.SigningKey``
   built from the base64 of the raw 32-byte seed; :func:`dkimpy_private_key`
   converts the PEM file into that form for probes and tests.
-  Checked in the lab (tests/lab/test_dkim_rotation.py): Debian 12's opendkim
+  Checked in the lab (tests/lab/test_lab_dkim_rotation.py): Debian 12's opendkim
   2.11.0~beta2-8+deb12u1 signs with a PKCS#8 Ed25519 key under
   ``SignatureAlgorithm ed25519-sha256``, and the signatures verify.
 

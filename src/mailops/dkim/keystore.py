@@ -36,7 +36,7 @@ history, or in any message; :class:`Key` holds only the file's path.
 One active key per domain, of one algorithm: Debian 12's OpenDKIM 2.11 signs
 Ed25519 keys in the PKCS#8 PEM form written here, but cannot dual-sign RSA +
 Ed25519 in one message (one SignatureAlgorithm per instance; checked in the
-lab, see keys.py and tests/lab/test_dkim_rotation.py).
+lab, see keys.py and tests/lab/test_lab_dkim_rotation.py).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..settings import is_domain
+from ..inventory import is_domain
 from . import keys as keymod
 from .selectors import is_selector, next_selector
 
@@ -176,11 +176,14 @@ class Keystore:
     transition; tests inject one.
     """
 
-    def __init__(self, path: str | Path, clock: Clock | None = None):
+    def __init__(self, path: str | Path, clock: Clock | None = None, *, create: bool = True):
         self.path = Path(path).expanduser()
         self.clock: Clock = clock or utc_now
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        _mkdir_private(self.path)
+        # create=False: a reader (the deploy, `dns plan`, `check`) that must leave no
+        # trace; a keystore that does not exist then simply has no keys.
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _mkdir_private(self.path)
 
     def __repr__(self) -> str:
         return f"Keystore({str(self.path)!r})"
@@ -201,6 +204,8 @@ class Keystore:
     def domains(self) -> list[str]:
         """Domains with at least one recorded key."""
         out = []
+        if not self.path.is_dir():
+            return out
         for child in sorted(self.path.iterdir()):
             if child.is_dir() and is_domain(child.name) and (child / HISTORY).is_file():
                 out.append(child.name)
@@ -415,14 +420,16 @@ class Keystore:
         return self.key(domain, sel)
 
     def ensure_key(self, domain: str, algorithm: str = keymod.DEFAULT_ALGORITHM) -> Key:
-        """The domain's active key; on a domain with no key at all, make one ACTIVE.
+        """The domain's active key; on a domain with no key at all, make one ACTIVE at once.
 
-        The bootstrap case is the first deploy: there is no old signature to
-        protect, so the key is active at once and the deploy publishes its
-        record. Once a domain has keys, changing them is the rotation's job
+        NOT how mailops starts signing a domain: the deploy never creates keys,
+        and `mailops dkim rotate` takes a domain's first key through publish,
+        wait, deploy and probe before it is active. This is for importing a key
+        whose record is already in DNS and for tests that need an active key.
+        Once a domain has keys, changing them is the rotation's job
         (publish, wait, deploy, probe, then activate): this never generates a
         second key, never overwrites one, and returns the active key even if
-        its algorithm differs from ``algorithm`` (run `mailops rotate-dkim` to
+        its algorithm differs from ``algorithm`` (run `mailops dkim rotate` to
         switch algorithms).
         """
         keymod.check_algorithm(algorithm)
@@ -434,7 +441,7 @@ class Keystore:
             raise KeystoreError(
                 f"{domain}: found DKIM keys ({states}) but none is active; expected one active "
                 "key to sign with. A rotation is probably half done: run "
-                f"`mailops rotate-dkim {domain}` to finish it, then deploy again."
+                f"`mailops dkim rotate {domain}` to finish it, then deploy again."
             )
         with self.lock(domain):
             if self.keys(domain):  # someone bootstrapped while we waited

@@ -21,13 +21,15 @@ idempotent):
   (queried directly, not through a cache); False after ``timeout`` seconds.
 - ``deploy(domain, key)``: put ``key``'s private key on every host that signs
   for ``domain`` (0600, owned by opendkim), point the KeyTable/SigningTable at
-  it and reload OpenDKIM. The real port (mailops.hosts.opendkim.deploy_key)
-  runs the real deploy with ``MAILOPS_DKIM_SIGN_WITH=<domain>=<selector>``, so
-  the files are rendered by the one deploy path; it never logs key bytes.
+  it and reload OpenDKIM; ``key=None`` deploys the signing plan without an
+  override (the active key, or no signing for a domain that has none). The real
+  port (mailops.dkim.steps.deploy_key) runs the real deploy with pyinfra's
+  ``--data mailops_dkim_sign_with=<domain>=<selector>``, so the files are
+  rendered by the one deploy path; it never logs key bytes.
 - ``probe(domain, key) -> bool``: on each host, sign a probe message with the
   running OpenDKIM and verify it with dkimpy against the live DNS record; True
   only if every host's signature verifies with ``key.selector``. The real port
-  (mailops.checks.dkim_probe.probe_signing) raises ProbeFailed with the host,
+  (mailops.dkim.probe.probe_signing) raises ProbeFailed with the host,
   domain, expected selector and what it got instead of returning False.
 - ``destroy_on_hosts(domain, key)``: delete ``key``'s private key file from
   every host (the record is already withdrawn). Must succeed when the file is
@@ -43,8 +45,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from ..inventory import MailHost
-    from ..settings import MailSettings
+    from ..inventory import InventoryHost as MailHost
+    from ..inventory import MailSettings
     from .keystore import Key
 
 
@@ -69,7 +71,7 @@ class RotationPorts(Protocol):
 
     def wait_visible(self, domain: str, name: str, value: str, timeout: float) -> bool: ...
 
-    def deploy(self, domain: str, key: Key) -> None: ...
+    def deploy(self, domain: str, key: Key | None) -> None: ...
 
     def probe(self, domain: str, key: Key) -> bool: ...
 
@@ -88,11 +90,12 @@ REQUIRED = {
                 "make_plan(hosts, dkim, only, known_selectors) and apply_plan(plans)"),
     "wait_visible": ("mailops.dns.wait", "wait_for",
                      "wait_for(records, timeout, nameservers=...) raising WaitError"),
-    "deploy": ("mailops.hosts.opendkim", "deploy_key",
-               "deploy_key(hosts: list[MailHost], domain: str, key: Key, *, inventory) -> None"),
-    "probe": ("mailops.checks.dkim_probe", "probe_signing",
+    "deploy": ("mailops.dkim.steps", "deploy_key",
+               "deploy_key(hosts: list[MailHost], domain: str, key: Key | None, *, "
+               "inventory) -> None"),
+    "probe": ("mailops.dkim.probe", "probe_signing",
               "probe_signing(hosts: list[MailHost], domain: str, key: Key) -> bool"),
-    "destroy_on_hosts": ("mailops.hosts.opendkim", "destroy_key",
+    "destroy_on_hosts": ("mailops.dkim.steps", "destroy_key",
                          "destroy_key(hosts: list[MailHost], domain: str, key: Key, *, "
                          "inventory) -> None"),
 }
@@ -132,12 +135,9 @@ class _RealPorts:
     def publish(self, domain, records):
         """Apply only the DKIM part of the domain's DNS plan, with ``records`` as the keys."""
         from ..dns.plan import apply_plan, make_plan
-        from ..dns.records import known_dkim_selectors
+        from .plan import known_selectors
 
-        known: dict[str, set[str]] = {}
-        for s in self._all_settings():
-            for d, sels in known_dkim_selectors(s).items():
-                known.setdefault(d, set()).update(sels)
+        known = known_selectors(self._all_settings())
         dkim = {domain: [(r.selector, r.value) for r in records]}
         plans = make_plan(self._all_settings(), dkim, only=[domain], known_selectors=known)
         for plan in plans:
@@ -160,8 +160,9 @@ class _RealPorts:
         apply_plan(plans)
 
     def wait_visible(self, domain, name, value, timeout):
+        from ..dns.query import nameservers_for
         from ..dns.records import records_for_hosts
-        from ..dns.wait import WaitError, nameservers_for, wait_for
+        from ..dns.wait import WaitError, wait_for
 
         selector = name.split(".", 1)[0]
         wanted = [r for r in records_for_hosts(self._all_settings(),
@@ -209,7 +210,7 @@ def default_ports(hosts: list[MailHost], settings: MailSettings,
         raise PortsUnavailable(
             "DKIM rotation cannot run on real hosts and DNS yet: these parts of mailops are "
             "not available yet:\n" + "\n".join(missing) + "\nNothing was generated, published "
-            "or deployed. `mailops dkim status`, `mailops rotate-dkim --dry-run` and "
+            "or deployed. `mailops dkim status`, `mailops dkim rotate --dry-run` and "
             "`mailops dkim retire --dry-run` work with the keystore alone."
         )
     return _RealPorts(hosts, settings, funcs, inventory)

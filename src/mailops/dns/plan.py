@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..settings import DnsProvider, Domain, MailSettings
+from ..inventory import DnsProvider, Domain, MailSettings
 from .changes import ADDRESS_TYPES, CREATE, DELETE, UPDATE, Change, RRset
 from .providers.base import ApplyError, Provider
 from .records import Record, RecordKey, fixed_keys, records_for_hosts

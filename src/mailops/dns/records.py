@@ -1,10 +1,11 @@
 """The DNS records a mail host needs, computed from the settings: one pure function.
 
 :func:`records_for` (one host) and :func:`records_for_hosts` (every host of an
-inventory) turn validated settings plus the DKIM keys to publish into a list of
-:class:`Record`, each carrying a one-line reason. The same list feeds the plan,
-the apply, the printed zone fragment and the checks (DESIGN.md convention 4),
-so they can never disagree.
+inventory) turn validated settings plus the DKIM keys to publish (handed in as
+data, ``mailops.dkim.plan.published_keys``: this layer never reads the keystore)
+into a list of :class:`Record`, each carrying a one-line reason. The same list
+feeds the plan, the apply, the printed zone fragment and `mailops check`, so
+they can never disagree.
 
 Values are kept in one canonical text form, independent of any provider:
 names are lower-case without the trailing dot, MX is ``"<pref> <host>"``, TXT
@@ -19,7 +20,7 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ..settings import Domain, MailSettings
+from ..inventory import Domain, MailSettings
 from . import mta_sts
 
 REQUIRED = "required"
@@ -309,28 +310,3 @@ def fixed_keys(d: Domain) -> list[RecordKey]:
         RecordKey(f"mta-sts.{n}", "CNAME"),
         RecordKey(f"_smtp._tls.{n}", "TXT", "v=TLSRPTv1"),
     ]
-
-
-# --------------------------------------------------------------------------- DKIM keystore adapter
-
-
-def dkim_records_from_keystore(settings: MailSettings) -> dict[str, list[tuple[str, str]]]:
-    """domain -> [(selector, TXT value)] of the keys the keystore says must be published."""
-    from ..dkim.keystore import Keystore
-
-    ks = Keystore(settings.keystore)
-    return {d.name: [(k.selector, k.txt_value) for k in ks.published(d.name)]
-            for d in settings.domains}
-
-
-def known_dkim_selectors(settings: MailSettings) -> dict[str, set[str]]:
-    """domain -> every selector the keystore ever made (published or retired).
-
-    A DKIM TXT under ``_domainkey`` whose selector is here was created by
-    mailops and may be deleted once retired; any other selector (a mail
-    provider's, say) is only deleted with --force.
-    """
-    from ..dkim.keystore import Keystore
-
-    ks = Keystore(settings.keystore)
-    return {d.name: {k.selector for k in ks.keys(d.name)} for d in settings.domains}

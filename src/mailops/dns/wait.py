@@ -12,26 +12,20 @@ For tests (and split-horizon setups) ``MAILOPS_DNS_NAMESERVERS`` or the
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import dns.exception
-import dns.flags
-import dns.message
-import dns.name
-import dns.query
-import dns.rdatatype
-import dns.resolver
 
-from .providers.base import join_txt
+from .query import ENV, DnsQueryError, Server, ask, nameservers_for, parse_servers, txt_text
 from .records import Record, canonical
 
-ENV = "MAILOPS_DNS_NAMESERVERS"
+__all__ = ["ENV", "WaitError", "WaitProgress", "nameservers_for", "parse_servers",
+           "served_values", "wait_for"]
 
 
-class WaitError(RuntimeError):
+class WaitError(DnsQueryError):
     """Waiting failed or timed out; the message lists what is still not served where."""
 
 
@@ -43,70 +37,21 @@ class WaitProgress:
     waiting: tuple[str, ...]  # "name TYPE @ server" still pending
 
 
-def parse_servers(text: str) -> list[tuple[str, int]]:
-    """``"127.0.0.1:5353, [::1]:5353, 192.0.2.1"`` -> [(host, port)…]; port defaults to 53."""
-    out = []
-    for item in (x.strip() for x in text.replace(" ", ",").split(",")):
-        if not item:
-            continue
-        if item.startswith("["):
-            host, _, rest = item[1:].partition("]")
-            port = int(rest[1:]) if rest.startswith(":") else 53
-        elif item.count(":") == 1:
-            host, port_text = item.split(":")
-            port = int(port_text)
-        else:
-            host, port = item, 53
-        out.append((host, port))
-    return out
-
-
-def nameservers_for(zone: str, override: Sequence[tuple[str, int]] | None = None
-                    ) -> list[tuple[str, int]]:
-    """The addresses of the zone's authoritative servers (its NS set), or the override."""
-    if override:
-        return list(override)
-    if os.environ.get(ENV):
-        return parse_servers(os.environ[ENV])
-    try:
-        targets = [r.target.to_text() for r in dns.resolver.resolve(zone, "NS")]
-    except dns.exception.DNSException as e:
-        raise WaitError(f"{zone}: could not find its name servers (NS lookup failed: {e}) — "
-                        "check the delegation at the registrar, or set "
-                        f"{ENV}=host:port,… to ask given servers") from None
-    out = []
-    for t in sorted(targets):
-        for rdtype in ("A", "AAAA"):
-            try:
-                out += [(r.address, 53) for r in dns.resolver.resolve(t, rdtype)]
-            except dns.exception.DNSException:
-                pass
-    if not out:
-        raise WaitError(f"{zone}: none of its name servers ({', '.join(targets)}) has an address")
-    return out
-
-
 def served_values(record: Record, host: str, port: int, timeout: float = 2.0
                   ) -> tuple[str, ...] | None:
     """The values the server gives for the record's key, or None if it did not answer."""
-    q = dns.message.make_query(record.name, record.type)
-    q.flags &= ~dns.flags.RD  # ask the server itself, not its recursion (if any)
     try:
-        r, _ = dns.query.udp_with_fallback(q, host, port=port, timeout=timeout)
+        rdatas = ask((host, port), record.name, record.type, timeout)
     except (dns.exception.DNSException, OSError):
         return None
-    want = dns.name.from_text(record.name)
     values = []
-    for rrset in r.answer:
-        if rrset.name != want or dns.rdatatype.to_text(rrset.rdtype) != record.type:
-            continue
-        for rd in rrset:
-            if record.type == "TXT":
-                values.append(join_txt(rd.strings))
-            elif record.type == "MX":
-                values.append(canonical("MX", f"{rd.preference} {rd.exchange}"))
-            else:
-                values.append(canonical(record.type, rd.to_text()))
+    for rd in rdatas:
+        if record.type == "TXT":
+            values.append(txt_text(rd))
+        elif record.type == "MX":
+            values.append(canonical("MX", f"{rd.preference} {rd.exchange}"))
+        else:
+            values.append(canonical(record.type, rd.to_text()))
     return tuple(sorted({v for v in values if record.key.owns(v)}))
 
 
@@ -116,7 +61,8 @@ def wait_for(records: Sequence[Record], timeout: float = 300.0,
              interval: float = 1.0) -> None:
     """Return once every authoritative server serves every record; WaitError on timeout."""
     start = time.monotonic()
-    servers = {z: nameservers_for(z, nameservers) for z in sorted({r.zone for r in records})}
+    servers: dict[str, list[Server]] = {
+        z: nameservers_for(z, nameservers) for z in sorted({r.zone for r in records})}
     pending = {(r, s) for r in records for s in servers[r.zone]}
     total = len(pending)
     while True:

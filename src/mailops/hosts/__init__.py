@@ -1,1 +1,1 @@
-"""Acting on inventory hosts outside a pyinfra deploy: SSH commands, DKIM key switches."""
+"""Acting on inventory hosts outside a pyinfra deploy: SSH commands."""

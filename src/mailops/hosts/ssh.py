@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..inventory import MailHost
+    from ..inventory import InventoryHost as MailHost
 
 CONNECT_TIMEOUT = 10  # seconds for the TCP connection and SSH handshake
 

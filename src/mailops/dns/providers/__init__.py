@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ...settings import DnsProvider
+from ...inventory import DnsProvider
 from .base import Provider, ProviderError, RRset
 
 __all__ = ["Provider", "ProviderError", "RRset", "get_provider"]

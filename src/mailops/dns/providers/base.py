@@ -14,7 +14,7 @@ import sys
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping, Sequence
 
-from ...settings import DnsProvider
+from ...inventory import DnsProvider
 from ..changes import Change, RRset
 
 __all__ = ["ApplyError", "Provider", "ProviderError", "RRset", "join_txt", "quote_txt",

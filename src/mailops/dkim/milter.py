@@ -1,7 +1,7 @@
 """A minimal milter client (Sendmail milter protocol v6): ask OpenDKIM to sign a probe.
 
 Runs ON the mail host with the system ``python3`` — standard library only, no
-mailops imports — fed on stdin by :mod:`mailops.checks.dkim_probe` over SSH
+mailops imports — fed on stdin by :mod:`mailops.dkim.probe` over SSH
 (``python3 - <socket> <domain>``). It plays the part Postfix plays for every
 submitted message: connect to OpenDKIM's socket, negotiate, send the SMTP
 stages and the headers and body of one probe message, and collect the header
@@ -272,7 +272,7 @@ def run_probe(socket_path: str, domain: str, *, hostname: str = "localhost",
 
 def main(argv: list[str]) -> int:
     if len(argv) not in (2, 3):
-        print("usage: python3 - SOCKET DOMAIN [HOSTNAME] < milter_probe.py", file=sys.stderr)
+        print("usage: python3 - SOCKET DOMAIN [HOSTNAME] < milter.py", file=sys.stderr)
         return 2
     socket_path, domain = argv[0], argv[1]
     hostname = argv[2] if len(argv) == 3 else socket.getfqdn()

@@ -1,4 +1,4 @@
-"""Who may send as whom: smtpd_sender_login_maps and tenant isolation (mailops.mailhost)."""
+"""Who may send as whom: smtpd_sender_login_maps and tenant isolation (mailops.services.postfix)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from mailops import mailhost as mh
-from mailops.settings import parse_mail_settings
+from mailops.inventory import parse_mail_settings
+from mailops.services import postfix
 
 # doveadm pw -s SHA512-CRYPT -p secret
 HASH = ("$6$WV8M4M09gjhbSgV5$X51K/xlh3IZQC.O2AGlRJxMtGlWcfgt0GioJKzV6"
@@ -39,7 +39,7 @@ def lab():
 
 
 def owners(settings):
-    return dict(mh.sender_login_map(settings))
+    return dict(postfix.sender_login_map(settings))
 
 
 def test_a_mailbox_may_send_as_itself_only_by_default():
@@ -66,23 +66,23 @@ def test_a_pure_forward_to_a_remote_address_is_owned_by_nobody():
 def test_a_catch_all_grants_no_sending_rights_for_unlisted_names():
     o = owners(lab())
     assert "@tenant2.test" not in o
-    assert mh.addresses_of_login(lab())["carol@tenant2.test"] == [
+    assert postfix.addresses_of_login(lab())["carol@tenant2.test"] == [
         "carol@tenant2.test", "shared@tenant2.test"]
 
 
 def test_a_login_owns_another_tenants_address_only_when_that_tenant_aliases_it():
-    assert mh.addresses_of_login(lab())["alice@example.test"] == [
+    assert postfix.addresses_of_login(lab())["alice@example.test"] == [
         "alice@example.test", "help@example.test", "postmaster@example.test",
         "shared@tenant2.test", "team@example.test",
     ]
-    assert mh.addresses_of_login(lab())["bob@example.test"] == [
+    assert postfix.addresses_of_login(lab())["bob@example.test"] == [
         "bob@example.test", "help@example.test", "loop1@example.test", "loop2@example.test",
         "team@example.test",
     ]
 
 
 def test_no_tenant2_login_may_send_as_any_example_test_address():
-    for address, logins in mh.sender_login_map(lab()):
+    for address, logins in postfix.sender_login_map(lab()):
         if address.endswith("@example.test"):
             assert all(login.endswith("@example.test") for login in logins), address
 
@@ -127,16 +127,16 @@ def reaches(settings, address, login, seen=None):
     seen.add(address)
     if address == login:
         return True
-    targets = dict(mh._alias_targets(settings)).get(address, [])
+    targets = dict(postfix._alias_targets(settings)).get(address, [])
     return any(reaches(settings, t, login, seen) for t in targets)
 
 
 @hsettings(max_examples=150, deadline=None)
 @given(inventories())
 def test_a_login_may_send_as_an_address_exactly_when_mail_to_it_reaches_that_login(s):
-    table = dict(mh.sender_login_map(s))
-    addresses = set(table) | {a for a, _ in mh.alias_map(s)}
-    for login in mh.mailboxes(s):
+    table = dict(postfix.sender_login_map(s))
+    addresses = set(table) | {a for a, _ in postfix.alias_map(s)}
+    for login in postfix.mailboxes(s):
         for address in addresses:
             allowed = login in table.get(address, [])
             assert allowed == reaches(s, address, login), (address, login)

@@ -2,7 +2,7 @@
 
 For each host that signs for the domain:
 
-1. over SSH, the host's ``python3`` runs :mod:`mailops.checks.milter_probe` (piped
+1. over SSH, the host's ``python3`` runs :mod:`mailops.dkim.milter` (piped
    on stdin: nothing is installed) against OpenDKIM's socket in the Postfix spool,
    exactly where Postfix hands it every message. OpenDKIM signs a probe message
    From: probe@<domain> and returns the DKIM-Signature header. Nothing is sent;
@@ -34,19 +34,15 @@ from typing import TYPE_CHECKING
 import dkim
 import dkim.util
 import dns.exception
-import dns.flags
-import dns.message
-import dns.name
-import dns.query
-import dns.rdatatype
 
-from .. import mailhost as mh
+from ..dns.query import DnsQueryError, Server, ask, nameservers_for
 from ..hosts import ssh
-from . import milter_probe
+from ..services import opendkim as mh
+from . import milter
 
 if TYPE_CHECKING:
     from ..dkim.keystore import Key
-    from ..inventory import MailHost
+    from ..inventory import InventoryHost as MailHost
 
 SOCKET = f"{mh.POSTFIX_SPOOL}/{mh.OPENDKIM_SOCKET}"
 PROBE_TIMEOUT = 60  # seconds for SSH + one milter conversation
@@ -79,7 +75,7 @@ class HostVerdict:
 
 def sign_on_host(host: MailHost, domain: str) -> dict:
     """Run the milter probe on ``host``; return its JSON (message, added headers)."""
-    script = Path(milter_probe.__file__).read_bytes()
+    script = Path(milter.__file__).read_bytes()
     result = ssh.run(host, ["python3", "-", SOCKET, domain, host.settings.hostname],
                      input=script, timeout=PROBE_TIMEOUT, check=False)
     out = result.stdout.decode("utf-8", "replace").strip()
@@ -116,33 +112,24 @@ def signed_message(data: dict) -> tuple[bytes, list[str]]:
 # --------------------------------------------------------------------------- DNS
 
 
-def authoritative_dnsfunc(server: tuple[str, int], timeout: float = 3.0) -> Callable:
+def authoritative_dnsfunc(server: Server, timeout: float = 3.0) -> Callable:
     """A dkimpy ``dnsfunc`` asking one authoritative server directly (recursion off)."""
-    host, port = server
 
     def dnsfunc(name, timeout: float = timeout) -> bytes:
         qname = name.decode() if isinstance(name, bytes) else name
-        q = dns.message.make_query(qname, dns.rdatatype.TXT)
-        q.flags &= ~dns.flags.RD
-        r, _ = dns.query.udp_with_fallback(q, host, port=port, timeout=timeout)
-        want = dns.name.from_text(qname)
-        for rrset in r.answer:
-            if rrset.name == want and rrset.rdtype == dns.rdatatype.TXT:
-                for rd in rrset:
-                    # RFC 6376 §3.6.2.2: the strings of one TXT record are concatenated.
-                    return b"".join(rd.strings)
+        for rd in ask(server, qname, "TXT", timeout):
+            # RFC 6376 §3.6.2.2: the strings of one TXT record are concatenated.
+            return b"".join(rd.strings)
         return b""
 
     return dnsfunc
 
 
-def zone_servers(host: MailHost, domain: str) -> list[tuple[str, int]]:
-    from ..dns.wait import WaitError, nameservers_for
-
+def zone_servers(host: MailHost, domain: str) -> list[Server]:
     zone = host.settings.domain(domain).dns.zone or domain
     try:
         return nameservers_for(zone)
-    except WaitError as e:
+    except DnsQueryError as e:
         raise ProbeFailed(f"{domain}: cannot find the authoritative name servers of {zone} "
                           f"to verify the probe signature against: {e}") from None
 
@@ -168,7 +155,7 @@ def _verifies(message: bytes, idx: int, dnsfunc: Callable) -> tuple[bool, str]:
 
 
 def judge(host: str, domain: str, key: Key, message: bytes, values: Sequence[str],
-          servers: Sequence[tuple[str, int]]) -> HostVerdict:
+          servers: Sequence[Server]) -> HostVerdict:
     """Check OpenDKIM's signatures on the probe message against ``key`` and the DNS.
 
     ``servers``: the zone's authoritative servers, each asked on its own; an empty
@@ -218,7 +205,7 @@ def judge(host: str, domain: str, key: Key, message: bytes, values: Sequence[str
 
 
 def probe_host(host: MailHost, domain: str, key: Key,
-               servers: Sequence[tuple[str, int]] | None = None) -> HostVerdict:
+               servers: Sequence[Server] | None = None) -> HostVerdict:
     """Sign a probe on ``host`` and judge it; ProbeFailed only if the probe could not run."""
     data = sign_on_host(host, domain)
     if data.get("final") in ("t", "r", "y", "d"):

@@ -1,4 +1,8 @@
-"""`mailops bounce` commands."""
+"""`mailops bounces parse`: parse and classify bounce messages offline (files, folders, mbox).
+
+The rest of the `bounces` group (what the hosts recorded) is in bounces.py, which
+registers this command.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,6 @@ import re
 from pathlib import Path
 
 import typer
-
-app = typer.Typer(no_args_is_help=True, help="Bounce messages: parse and classify them offline.")
 
 _MBOX_FROM = re.compile(rb"^From \S+", re.M)
 
@@ -33,12 +35,11 @@ def _messages(path: Path):
     yield str(path), data
 
 
-@app.command("parse")
 def parse_command(
     paths: list[Path] = typer.Argument(..., help="Message files, directories or mbox files."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per message (JSON lines)."),
 ) -> None:
-    """Parse bounce messages and show each failed recipient with its status and reason."""
+    """Parse bounce files offline: each failed recipient, its status, reason and class."""
     from mailops.bounce.parse import parse_bytes
 
     rows = []

@@ -1,0 +1,111 @@
+"""Tasks tested the way pyinfra tests its operations: arguments and faked facts in,
+commands out (pyinfra's tests/operations/<operation>/<case>.json). Nothing connects.
+
+``run_task(configure, *args, facts={...})`` runs one task's ``configure`` against an
+in-memory pyinfra host whose facts come from ``facts`` — keyed by fact class name,
+then (for facts that take one) by the path or command asked about — over those of a
+fresh Debian host, and returns the operations in order with the commands each would
+run. Uploads appear as ``upload <dest>`` and keep their content for assertions.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyinfra.api import Config, Inventory, State
+from pyinfra.api.command import FileUploadCommand, StringCommand
+from pyinfra.context import ctx_host, ctx_state
+
+# `tasks` is imported from the checkout, as pyinfra does for deploy.py (it runs from it).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+
+
+def debian(version: int, codename: str) -> dict:
+    """pyinfra's LinuxDistribution fact of a Debian host (os-release fields)."""
+    return {"name": "Debian", "major": version, "minor": None,
+            "release_meta": {"ID": "debian", "VERSION_ID": str(version),
+                             "VERSION_CODENAME": codename,
+                             "PRETTY_NAME": f"Debian GNU/Linux {version} ({codename})"}}
+
+
+# What a freshly installed Debian host answers (facts not listed: pyinfra's defaults).
+# Debian 12 here; tests of what differs on 13 pass LinuxDistribution=debian(13, ...).
+FRESH = {"Os": "Linux", "Which": "/usr/bin/found", "Command": "", "DebPackages": {},
+         "Groups": [], "Users": {}, "SystemdStatus": {}, "SystemdEnabled": {},
+         "LinuxDistribution": debian(12, "bookworm")}
+
+
+@dataclass
+class Op:
+    name: str
+    commands: list[str] = field(default_factory=list)
+    uploads: dict[str, str] = field(default_factory=dict)  # dest -> content
+
+
+@dataclass
+class Run:
+    ops: list[Op]
+
+    def op(self, fragment: str) -> Op:
+        (found,) = [o for o in self.ops if fragment in o.name]
+        return found
+
+    def names(self) -> list[str]:
+        return [o.name for o in self.ops]
+
+    def commands(self) -> list[str]:
+        return [c for o in self.ops for c in o.commands]
+
+    def upload(self, dest: str) -> str:
+        (content,) = [o.uploads[dest] for o in self.ops if dest in o.uploads]
+        return content
+
+
+def _content(src: Any) -> str:
+    if isinstance(src, io.StringIO | io.BytesIO):
+        value = src.getvalue()
+        return value.decode() if isinstance(value, bytes) else value
+    return Path(src).read_text()
+
+
+@pytest.fixture
+def run_task():
+    def run(configure, *args, facts: dict[str, Any] | None = None) -> Run:
+        given = {**FRESH, **(facts or {})}
+        inventory = Inventory((["mx1.example.test"], {}))
+        state = State(inventory, Config())
+        host = inventory.get_host("mx1.example.test")
+
+        def get_fact(cls, *a, **kwargs):
+            value = given.get(cls.__name__, None)
+            key = kwargs.get("path", kwargs.get("command"))
+            if isinstance(value, dict) and cls.__name__ in facts_by_argument:
+                return value.get(key, cls().default())
+            return cls().default() if value is None else value
+
+        facts_by_argument = {"File", "Sha256File", "Directory", "Link", "Command", "FindInFile"}
+        host.get_fact = get_fact
+        with ctx_state.use(state), ctx_host.use(host):
+            configure(*args)
+            ops = []
+            for op_hash in state.get_op_order():
+                data = state.get_op_data_for_host(host, op_hash)
+                op = Op(" / ".join(sorted(state.get_op_meta(op_hash).names)))
+                for command in data.command_generator():
+                    if isinstance(command, FileUploadCommand):
+                        op.commands.append(f"upload {command.dest}")
+                        op.uploads[command.dest] = _content(command.src)
+                    elif isinstance(command, StringCommand):
+                        op.commands.append(command.get_raw_value())
+                    else:
+                        op.commands.append(type(command).__name__)
+                ops.append(op)
+        return Run(ops)
+
+    return run
