@@ -24,6 +24,8 @@ pytestmark = [pytest.mark.lab, pytest.mark.upgrade]
 UPGRADE = r"""
 set -e
 export DEBIAN_FRONTEND=noninteractive
+# Files under ucf(1) (sshd_config, ...) keep the host's version like dpkg conffiles.
+export UCF_FORCE_CONFFOLD=1
 # No daemon (re)starts while packages change (invoke-rc.d(8), policy-rc.d): mail waits
 # in the senders' queues (4xx), and the re-deploy starts each service on its new config.
 printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
