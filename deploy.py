@@ -11,10 +11,13 @@ from pyinfra import host, inventory
 
 from mailops.dkim.plan import SIGN_WITH_DATA, signing_plan
 from mailops.inventory import for_deploy
+from mailops.services import release
 from tasks import base, bounce, dovecot, milter_watchdog, mta_sts, opendkim, postfix, relay, tls
 
 mail = for_deploy(inventory)
 settings = mail.host(host.name).settings
+# Debian 12 or 13, read from the host; anything else stops here, before any change.
+release.of_host()
 # Which key each domain signs with, read from the keystore once (never written); a
 # rotation names its key with `--data mailops_dkim_sign_with=<domain>=<selector>`.
 dkim_plan = signing_plan(settings, override=host.data.get(SIGN_WITH_DATA))

@@ -1,4 +1,7 @@
-"""Dovecot 2.3: IMAP (993 implicit TLS, 143 STARTTLS-before-login), LMTP and SASL for Postfix.
+"""Dovecot: IMAP (993 implicit TLS, 143 STARTTLS-before-login), LMTP and SASL for Postfix.
+
+Dovecot 2.3 on Debian 12, 2.4 on Debian 13: each has its own whole templates
+(services.dovecot.templates), picked by the host's release.
 
 install -> configure -> activate:
 1. the mail packages (tasks._common.install_mail_packages: Dovecot's sockets live in
@@ -22,6 +25,8 @@ from pyinfra.operations.util import any_changed
 from mailops.inventory import MailSettings
 from mailops.services import dovecot as svc
 from mailops.services import paths as mh
+from mailops.services import release
+from mailops.services.paths import POSTFIX_SPOOL
 
 from . import _snapshot as snapshot
 from . import tls
@@ -32,6 +37,8 @@ from ._staged import Dir, rendered, staged_files
 @deploy("Dovecot")
 def configure(settings: MailSettings) -> None:
     ctx = svc.dovecot_context(settings)
+    # Dovecot 2.4 (Debian 13) reads neither 2.3's dovecot.conf nor its userdb quota field.
+    conf_template, users_template = svc.templates(release.of_host())
 
     install_mail_packages()
 
@@ -62,17 +69,20 @@ def configure(settings: MailSettings) -> None:
                 system=True, create_home=False, ensure_home=False)
 
     # A broken dovecot.conf stops the deploy here, with the live file and the running
-    # Dovecot untouched (checked on the staged copy).
+    # Dovecot untouched (checked on the staged copy). Postfix's postinst with "No
+    # configuration" leaves the queue directory empty on Debian 13; Dovecot's sockets
+    # live in its private/ (postfix-files(5): 0700 postfix).
     conf = staged_files(
         name=f"Render {svc.DOVECOT_CONF} (checked with doveconf before going live)",
         set_name="dovecot", check=svc.CHECK,
-        files=[rendered("dovecot/dovecot.conf.j2", svc.DOVECOT_CONF, ctx)])
+        files=[rendered(conf_template, svc.DOVECOT_CONF, ctx)],
+        dirs=[Dir(f"{POSTFIX_SPOOL}/private", "postfix", "root", "700")])
     # Its own operation: a new mailbox must not restart Dovecot. Only vmail (all
     # Dovecot mail processes run as it) may enter the mail store.
     staged_files(
         name=f"Render {svc.DOVECOT_USERS} (password hashes: content never shown)",
         set_name="dovecot-users",
-        files=[rendered("dovecot/users.j2", svc.DOVECOT_USERS, ctx, group="dovecot",
+        files=[rendered(users_template, svc.DOVECOT_USERS, ctx, group="dovecot",
                         mode="640")],
         dirs=[Dir(svc.VMAIL_HOME, svc.VMAIL_USER, svc.VMAIL_GROUP, "700")])
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from debian_facts import debian
 from pyinfra.api import Config, Inventory, State
 from pyinfra.api.command import FileUploadCommand, StringCommand
 from pyinfra.connectors.util import CommandOutput
@@ -29,10 +30,14 @@ from pyinfra.context import ctx_host, ctx_state
 # `tasks` is imported from the checkout, as pyinfra does for deploy.py (it runs from it).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+
+
 # What a freshly installed Debian host answers (facts not listed: pyinfra's defaults).
+# Debian 12 here; tests of what differs on 13 pass LinuxDistribution=debian(13, ...).
 FRESH = {"Os": "Linux", "Which": "/usr/bin/found", "Command": "", "DebPackages": {},
          "Groups": [], "Users": {}, "SystemdStatus": {}, "SystemdEnabled": {},
-         "HostState": {"files": {}, "units": {}}}
+         "HostState": {"files": {}, "units": {}},
+         "LinuxDistribution": debian(12, "bookworm")}
 
 
 @dataclass

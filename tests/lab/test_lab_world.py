@@ -1,5 +1,6 @@
 """The lab is a small real world: systemd hosts, SSH, a real BIND, a remote MX."""
 
+import os
 import subprocess
 
 import dns.resolver
@@ -9,6 +10,16 @@ from labtools import deploy, on
 from mailops.lab import config
 
 pytestmark = pytest.mark.lab
+
+
+def test_both_hosts_run_the_debian_release_the_lab_was_built_for(lab):
+    suite = config.suite(lab.release)
+    assert lab.release == config.release()  # $MAILOPS_LAB_RELEASE, else 13
+    for name in ("mx1", "remote"):
+        out = on(name, ". /etc/os-release; echo $VERSION_ID $VERSION_CODENAME; "
+                       "grep -h '^deb ' /etc/apt/sources.list").stdout
+        assert out.splitlines()[0] == f"{lab.release} {suite}"
+        assert f" {suite} main" in out and f" {suite}-security main" in out
 
 
 def test_mx1_runs_systemd_as_pid_1_and_answers_ssh(lab):
@@ -71,3 +82,43 @@ def test_a_bad_inventory_fails_with_named_fields_and_touches_nothing(lab, tmp_pa
     after = subprocess.run(["find", str(fs / "etc"), "-newer", str(fs / "etc/hostname")],
                            capture_output=True, text=True).stdout
     assert after == before
+
+
+DEBIAN_14 = """PRETTY_NAME="Debian GNU/Linux 14 (forky)"
+NAME="Debian GNU/Linux"
+VERSION_ID="14"
+VERSION="14 (forky)"
+VERSION_CODENAME=forky
+ID=debian
+"""
+
+
+def test_a_release_mailops_was_not_checked_on_stops_the_deploy_before_any_change(lab):
+    fs = lab.rootfs("mx1")
+    os_release = fs / "etc/os-release"
+    link = os.readlink(os_release) if os_release.is_symlink() else None
+    original = None if link else os_release.read_text()
+    stamp = fs / "etc/hostname"
+
+    def changed_files():
+        out = subprocess.run(["find", str(fs / "etc"), "-newer", str(stamp)],
+                             capture_output=True, text=True).stdout
+        return sorted(p for p in out.splitlines() if p != str(os_release))
+
+    before = changed_files()
+    os_release.unlink()
+    os_release.write_text(DEBIAN_14)
+    try:
+        result = deploy()
+    finally:
+        os_release.unlink()
+        if link:
+            os_release.symlink_to(link)
+        else:
+            os_release.write_text(original)
+    assert result.returncode != 0
+    assert ("mx1.example.test: found Debian GNU/Linux 14 (forky), a Debian release mailops "
+            "has not been checked on") in result.output
+    assert "Debian 12 (bookworm), Debian 13 (trixie)" in result.output
+    assert "Starting operation" not in result.output
+    assert changed_files() == before

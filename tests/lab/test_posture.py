@@ -101,7 +101,7 @@ def wait_for(predicate, timeout: float, what: str):
 
 
 def remote_log(since: str) -> str:
-    return on("remote", f"journalctl -q -o cat --since '{since}' -u postfix@- "
+    return on("remote", f"journalctl -q -o cat --since '{since}' -u postfix@- -u postfix "
               "-u postfix-mta-sts-resolver").stdout
 
 
@@ -165,8 +165,13 @@ def test_remote_defers_mail_when_the_policy_names_another_mx(lab, lab_dns, lab_e
         dns_update(lab, "tenant2.test", "_mta-sts.tenant2.test", "TXT",
                    f'"{mta_sts.sts_txt(wrong)}"')
         # remote's resolver reuses a policy younger than cache_grace (1 s in the lab)
-        # without checking the id; afterwards it sees the new id and refetches.
+        # without checking the id; afterwards it sees the new id and refetches — once its
+        # DNS client asks again: Debian 13's c-ares keeps answers for their TTL.
         time.sleep(2)
+        fresh_remote_resolver()
+        wait_for(lambda: on("remote", f"postmap -q tenant2.test {REMOTE_RESOLVER}",
+                            check=False).stdout.startswith("secure match=mx9.elsewhere.test"),
+                 30, "remote's resolver to answer with the new policy")
         msg, token = new_message("sink@remote.test", "carol@tenant2.test")
         inject_at_remote(msg, "sink@remote.test", ["carol@tenant2.test"])
         log = wait_for(lambda: (lambda t: t if "status=deferred" in t else None)(
@@ -178,6 +183,18 @@ def test_remote_defers_mail_when_the_policy_names_another_mx(lab, lab_dns, lab_e
         (lab.rootfs("mx1") / path.lstrip("/")).write_bytes(original)
         dns_apply(lab_env)
         on("remote", "postsuper -d ALL deferred", check=False)
+        fresh_remote_resolver()  # forget the wrong policy and its record
+
+
+REMOTE_RESOLVER = "socketmap:inet:127.0.0.1:8461:postfix"
+
+
+def fresh_remote_resolver() -> None:
+    """Restart remote's MTA-STS resolver: its policy cache and its DNS client's cache
+    (c-ares >= 1.23, Debian 13, caches answers for their TTL) start empty."""
+    on("remote", "systemctl restart postfix-mta-sts-resolver")
+    wait_for(lambda: "LISTEN" in on("remote", "ss -Hltn 'sport = :8461'").stdout, 30,
+             "remote's MTA-STS resolver to listen again")
 
 
 # --------------------------------------------------------------------------- mailops check

@@ -1,4 +1,4 @@
-"""`mailops lab`: the local lab — real Debian 12 hosts under systemd-nspawn."""
+"""`mailops lab`: the local lab — real Debian 12 or 13 hosts under systemd-nspawn."""
 
 from __future__ import annotations
 
@@ -19,7 +19,12 @@ def _fail(e: Exception) -> None:
 
 
 @app.command()
-def up() -> None:
+def up(
+    release: str = typer.Option(
+        None, "--release",
+        help="Debian release of the lab hosts: 13 (trixie, the default) or 12 (bookworm). "
+             "Default: $MAILOPS_LAB_RELEASE, else 13."),
+) -> None:
     """Bring the lab up from scratch (clears leftovers of an interrupted run first)."""
     from ..lab.proc import LabError
     from ..lab.world import up as lab_up
@@ -30,8 +35,8 @@ def up() -> None:
     try:
         with Progress("lab") as progress:
             lab_up(log=lambda msg: (progress.note(msg) if msg.startswith("lab up in")
-                                    else progress.step(msg)))
-    except LabError as e:
+                                    else progress.step(msg)), release=release)
+    except (LabError, ValueError) as e:
         _fail(e)
 
 
@@ -56,7 +61,8 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
     if as_json:
         typer.echo(json.dumps(s, indent=2))
     else:
-        typer.echo(f"lab state: {s['state_dir']} ({'up' if s['up'] else 'not up'})")
+        release = f", Debian {s['release']}" if s.get("release") else ""
+        typer.echo(f"lab state: {s['state_dir']} ({'up' if s['up'] else 'not up'}{release})")
         typer.echo(f"  bridge: {'yes' if s['bridge'] else 'no'}   bind: "
                    f"{'running' if s['bind'] else 'stopped'}   apt cache: "
                    f"{'running' if s['apt-cacher-ng'] else 'stopped'}   pebble: "

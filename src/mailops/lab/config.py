@@ -1,8 +1,8 @@
 """The lab's fixed shape and its on-disk state.
 
 The lab is a small world on this machine: a bridge, an authoritative BIND and
-an apt cache on the bridge address, and two Debian 12 hosts under
-systemd-nspawn (`mx1`, the mail host deploys target; `remote`, a stock
+an apt cache on the bridge address, and two Debian hosts (12 or 13, see
+`release()`) under systemd-nspawn (`mx1`, the mail host deploys target; `remote`, a stock
 Postfix playing "the rest of the internet"). Every address below lives on the
 lab's own bridge; nothing else is ever a target.
 """
@@ -23,9 +23,34 @@ BRIDGE = f"mailopslab{INDEX}"
 SUBNET_PREFIX = f"10.231.{INDEX}"  # a /24 only this lab uses, on its own bridge
 GATEWAY = f"{SUBNET_PREFIX}.1"  # the bridge address: BIND and apt-cacher-ng listen here
 APT_PROXY_PORT = 3142
-SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 SECURITY_MIRROR = "http://deb.debian.org/debian-security"
+
+# The Debian releases the lab builds, by version: the ones the deploy supports.
+# Debian 13 is the current stable release, so it is the default; Debian 12
+# (oldstable, LTS) stays for hosts set up earlier and for the upgrade path.
+RELEASES = {"12": "bookworm", "13": "trixie"}
+DEFAULT_RELEASE = "13"
+RELEASE_ENV = "MAILOPS_LAB_RELEASE"
+
+
+def check_release(value: str) -> str:
+    value = str(value).strip()
+    if value not in RELEASES:
+        raise ValueError(
+            f"lab release: found {value!r}; expected one of "
+            f"{', '.join(f'{v} ({s})' for v, s in RELEASES.items())}; "
+            f"set `--release` or ${RELEASE_ENV} to one of them")
+    return value
+
+
+def release() -> str:
+    """The release a new lab is built from: $MAILOPS_LAB_RELEASE, else the default."""
+    return check_release(os.environ.get(RELEASE_ENV) or DEFAULT_RELEASE)
+
+
+def suite(version: str) -> str:
+    return RELEASES[check_release(version)]
 
 # The packages every lab host starts with: the minimum a real cloud image has
 # (systemd as PID 1, SSH, Python for the bounce hook, sudo). Anything the mail
@@ -117,6 +142,11 @@ class LabState:
     @property
     def info(self) -> dict:
         return json.loads((self.root / "lab.json").read_text())
+
+    @property
+    def release(self) -> str:
+        """The Debian version the lab's hosts were built from ("12", "13")."""
+        return self.info["release"]
 
     @property
     def ssh_key(self) -> Path:

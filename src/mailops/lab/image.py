@@ -1,12 +1,15 @@
 """The lab's root file systems: debootstrap'd once, cached, keyed on their inputs.
 
-Two read-only trees live in the cache: `base` (what a fresh cloud image of
-Debian 12 has) and `remote` (base plus a stock Postfix). Each run mounts them
+Two read-only trees per Debian release live in the cache: `base` (what a
+fresh cloud image of that release has) and `remote` (base plus a stock
+Postfix). Each run mounts them
 as the lower layer of an overlay with a fresh upper layer, so every run starts
 from a clean host and a cold build happens only when an input changes.
 
-The cache key is a hash of everything that shapes a tree: suite, mirror,
-package list and this module's build recipe version. A tree is built in a
+The cache key is a hash of everything that shapes a tree: release and suite,
+mirror, package list and this module's build recipe version; the directory
+name starts with the suite (`trixie-base-<key>`), so a look at the cache shows
+which release each tree is. A tree is built in a
 temporary directory and renamed into place only when complete, so an
 interrupted build never leaves a half tree that looks valid.
 """
@@ -25,10 +28,11 @@ from .proc import LabError, run
 RECIPE_VERSION = 3  # bump when the build steps below change
 
 
-def _key(kind: str, packages: tuple[str, ...], parent: str = "") -> str:
+def _key(release: str, kind: str, packages: tuple[str, ...], parent: str = "") -> str:
     inputs = {
         "kind": kind,
-        "suite": config.SUITE,
+        "release": release,
+        "suite": config.suite(release),
         "mirror": config.MIRROR,
         "packages": sorted(packages),
         "parent": parent,
@@ -37,9 +41,18 @@ def _key(kind: str, packages: tuple[str, ...], parent: str = "") -> str:
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def base_tree(log=print) -> Path:
-    key = _key("base", config.BASE_PACKAGES)
-    target = config.cache_dir() / f"base-{key}"
+def _name(release: str, kind: str) -> str:
+    """The cache entry of one tree: `<suite>-<kind>-<key>`."""
+    packages = {"base": config.BASE_PACKAGES, "remote": config.REMOTE_PACKAGES,
+                "relay": config.RELAY_PACKAGES}[kind]
+    key = _key(release, kind, packages,
+               parent="" if kind == "base" else _name(release, "base"))
+    return f"{config.suite(release)}-{kind}-{key}"
+
+
+def base_tree(release: str, log=print) -> Path:
+    suite = config.suite(release)
+    target = config.cache_dir() / _name(release, "base")
     if (target / ".complete").exists():
         return target / "rootfs"
     _clear_partial(target)
@@ -47,7 +60,7 @@ def base_tree(log=print) -> Path:
     (tmp / "rootfs").mkdir(parents=True)
     debs = config.cache_dir() / "debs"
     debs.mkdir(parents=True, exist_ok=True)
-    log(f"building the base Debian {config.SUITE} tree (cold: ~1-4 min; cached afterwards)")
+    log(f"building the base Debian {release} ({suite}) tree (cold: ~1-4 min; cached afterwards)")
     started = time.monotonic()
     run(
         [
@@ -55,37 +68,36 @@ def base_tree(log=print) -> Path:
             "--variant=minbase",
             f"--include={','.join(config.BASE_PACKAGES)}",
             f"--cache-dir={debs}",
-            config.SUITE,
+            suite,
             str(tmp / "rootfs"),
             config.MIRROR,
         ]
     )
-    _prepare_base(tmp / "rootfs")
+    _prepare_base(tmp / "rootfs", suite)
     (tmp / ".complete").write_text(f"built in {time.monotonic() - started:.0f}s\n")
     tmp.rename(target)
     return target / "rootfs"
 
 
-def remote_tree(base: Path, log=print) -> Path:
+def remote_tree(release: str, base: Path, log=print) -> Path:
     """`remote`'s extra layer: only what installing Postfix adds on top of base."""
-    return _layer("remote", config.REMOTE_PACKAGES, base, log)
+    return _layer(release, "remote", config.REMOTE_PACKAGES, base, log)
 
 
-def relay_tree(base: Path, log=print) -> Path:
+def relay_tree(release: str, base: Path, log=print) -> Path:
     """`relay`'s extra layer: only what installing Exim adds on top of base."""
-    return _layer("relay", config.RELAY_PACKAGES, base, log)
+    return _layer(release, "relay", config.RELAY_PACKAGES, base, log)
 
 
-def _layer(kind: str, packages: tuple[str, ...], base: Path, log=print) -> Path:
-    key = _key(kind, packages, parent=base.parent.name)
-    target = config.cache_dir() / f"{kind}-{key}"
+def _layer(release: str, kind: str, packages: tuple[str, ...], base: Path, log=print) -> Path:
+    target = config.cache_dir() / _name(release, kind)
     if (target / ".complete").exists():
         return target / "layer"
     _clear_partial(target)
     tmp = target.with_name(target.name + ".partial")
     for d in ("layer", "work", "merged"):
         (tmp / d).mkdir(parents=True)
-    log(f"building the {kind} host layer ({', '.join(packages)})")
+    log(f"building the {kind} host layer ({', '.join(packages)}; Debian {release})")
     merged = tmp / "merged"
     run(["mount", "-t", "overlay", "overlay", "-o",
          f"lowerdir={base},upperdir={tmp / 'layer'},workdir={tmp / 'work'}", str(merged)])
@@ -111,7 +123,7 @@ def _layer(kind: str, packages: tuple[str, ...], base: Path, log=print) -> Path:
     return target / "layer"
 
 
-def _prepare_base(rootfs: Path) -> None:
+def _prepare_base(rootfs: Path, suite: str) -> None:
     """Make the tree boot as a container host: what a cloud image's first boot does."""
     # Host keys are made per machine at `lab up`, never shared through the cache.
     for key in (rootfs / "etc/ssh").glob("ssh_host_*"):
@@ -123,9 +135,9 @@ def _prepare_base(rootfs: Path) -> None:
     if not link.is_symlink():
         link.symlink_to("/lib/systemd/system/systemd-networkd.service")
     (rootfs / "etc/apt/sources.list").write_text(
-        f"deb {config.MIRROR} {config.SUITE} main\n"
-        f"deb {config.MIRROR} {config.SUITE}-updates main\n"
-        f"deb {config.SECURITY_MIRROR} {config.SUITE}-security main\n"
+        f"deb {config.MIRROR} {suite} main\n"
+        f"deb {config.MIRROR} {suite}-updates main\n"
+        f"deb {config.SECURITY_MIRROR} {suite}-security main\n"
     )
     run(["chroot", str(rootfs), "apt-get", "clean"])
 
@@ -142,31 +154,35 @@ def _clear_partial(target: Path) -> None:
 
 
 def prune(keep: set[str], log=print) -> None:
-    """Remove cached trees no current key uses (old recipe versions)."""
+    """Remove cached trees no current key uses (old recipe versions, old package lists).
+
+    Only entries named `<suite>-base-*` / `<suite>-remote-*` of a suite the lab knows
+    are candidates; the trees of every supported release are kept, so switching
+    `--release` back and forth never rebuilds.
+    """
+    suites = set(config.RELEASES.values())
     with open("/proc/self/mounts") as f:
         mounts = f.read()
     for entry in config.cache_dir().glob("*-*"):
         if str(entry) + "/" in mounts:
             continue  # a lower layer of a lab still running (another MAILOPS_LAB_INDEX)
-        if entry.is_dir() and entry.name not in keep and entry.name.split("-")[0] in ("base",
-                                                                                        "remote",
-                                                                                        "relay"):
+        parts = entry.name.split("-")
+        if (entry.is_dir() and entry.name not in keep and len(parts) >= 3
+                and parts[0] in suites and parts[1] in ("base", "remote", "relay")):
             log(f"removing stale cached tree {entry}")
             shutil.rmtree(entry, ignore_errors=True)
 
 
 def current_keys() -> set[str]:
-    base = f"base-{_key('base', config.BASE_PACKAGES)}"
-    return {base, f"remote-{_key('remote', config.REMOTE_PACKAGES, parent=base)}",
-            f"relay-{_key('relay', config.RELAY_PACKAGES, parent=base)}"}
+    return {_name(r, kind) for r in config.RELEASES for kind in ("base", "remote", "relay")}
 
 
-def ensure_trees(log=print) -> tuple[Path, Path]:
+def ensure_trees(release: str, log=print) -> tuple[Path, Path]:
     if not shutil.which("debootstrap"):
         raise LabError("debootstrap is not installed; run `apt-get install debootstrap "
                        "systemd-container` (or `bash .ci/setup`)")
-    base = base_tree(log)
-    remote = remote_tree(base, log)
-    relay_tree(base, log)  # cached here, so that prune keeps it; world.up asks for it again
+    base = base_tree(release, log)
+    remote = remote_tree(release, base, log)
+    relay_tree(release, base, log)  # cached here, so that prune keeps it; world.up asks again
     prune(current_keys(), log)
     return base, remote

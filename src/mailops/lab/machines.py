@@ -44,6 +44,11 @@ def configure(root: Path, m: config.Machine, fs: Path, pubkey: str) -> None:
         f"Address={m.address}/24\nDNS={config.GATEWAY}\n"
         "LinkLocalAddressing=no\nIPv6AcceptRA=no\n"
     )
+    # A lab host is thrown away at `lab down`: no service may hold its shutdown up for
+    # systemd's default 90 s (seen on Debian 13: the shutdown outlasted `lab down`'s wait).
+    conf = fs / "etc/systemd/system.conf.d"
+    conf.mkdir(parents=True, exist_ok=True)
+    (conf / "50-mailops-lab.conf").write_text("[Manager]\nDefaultTimeoutStopSec=5s\n")
     resolv = fs / "etc/resolv.conf"
     if resolv.is_symlink() or resolv.exists():
         resolv.unlink()

@@ -80,6 +80,34 @@ def stop(pid: int, timeout: float = 15.0) -> None:
     _reap(pid)
 
 
+def children(pid: int) -> list[int]:
+    """Direct children of `pid` (Linux /proc/<pid>/task/*/children)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return found
+
+
+def stop_container(pid: int, timeout: float = 30.0) -> None:
+    """Stop a systemd-nspawn process and, whatever happens, the container it started.
+
+    nspawn turns SIGTERM into a clean shutdown of the container's systemd; if that
+    takes longer than `timeout`, nspawn is killed — and a killed nspawn leaves its
+    container's init (and with it a veth on the lab bridge) running as an orphan.
+    """
+    inits = children(pid)
+    stop(pid, timeout)
+    for child in inits:
+        if alive(child):
+            try:
+                os.kill(child, signal.SIGKILL)  # init of a PID namespace: ends all in it
+            except ProcessLookupError:
+                pass
+
+
 def _reap(pid: int) -> None:
     try:
         os.waitpid(pid, os.WNOHANG)

@@ -15,17 +15,19 @@ from pathlib import Path
 from jinja2 import Template
 
 from . import aptcache, bind, config, image, machines, pebble, pki, relay
-from .proc import LabError, alive, pids_mentioning, run, stop, wait_until
+from .proc import LabError, alive, pids_mentioning, run, stop, stop_container, wait_until
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "templates" / "lab"
 
 
-def up(log=print) -> config.LabState:
+def up(log=print, release: str | None = None) -> config.LabState:
+    """Bring the lab up with hosts of `release` ("12", "13"; default: config.release())."""
+    release = config.check_release(release) if release else config.release()
     if os.geteuid() != 0:
         raise LabError("the lab needs root (network namespaces, mounts, nspawn); run it as root")
     started = time.monotonic()
     down(log=lambda *_: None)
-    base, remote_layer = image.ensure_trees(log)
+    base, remote_layer = image.ensure_trees(release, log)
     root = config.state_dir()
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o700)
@@ -54,7 +56,7 @@ def up(log=print) -> config.LabState:
     for m in config.MACHINES:
         lowers = [base] if m.name == "mx1" else [remote_layer, base]
         if m.name == "relay":
-            lowers = [image.relay_tree(base, log), base]
+            lowers = [image.relay_tree(release, base, log), base]
         fs = machines.mount_overlay(root, m.name, lowers)
         machines.configure(root, m, fs, pubkey)
         if m.name == "remote":
@@ -72,6 +74,8 @@ def up(log=print) -> config.LabState:
         wait_until(lambda m=m: _system_running(state, m.name), 90,
                    f"systemd on {m.name} to finish booting")
     info = {
+        "release": release,
+        "suite": config.suite(release),
         "bridge": config.BRIDGE,
         "gateway": config.GATEWAY,
         "dns": {"server": config.GATEWAY, "port": 53, "zones": list(config.ZONES)},
@@ -87,7 +91,8 @@ def up(log=print) -> config.LabState:
     path = root / "lab.json"
     path.touch(mode=0o600)
     path.write_text(json.dumps(info, indent=2) + "\n")
-    log(f"lab up in {info['up_seconds']}s; next: pyinfra -y inventories/lab.py deploy.py")
+    log(f"lab up (Debian {release}) in {info['up_seconds']}s; "
+        "next: pyinfra -y inventories/lab.py deploy.py")
     return state
 
 
@@ -144,7 +149,12 @@ def ssh_run(state: config.LabState, name: str, command: str, check: bool = True,
 def down(log=print) -> None:
     """Stop and remove everything the lab made, including leftovers of killed runs."""
     root = config.state_dir()
-    for pidfile in sorted(root.glob("machines/*/nspawn.pid")) + [
+    for pidfile in sorted(root.glob("machines/*/nspawn.pid")):
+        try:
+            stop_container(int(pidfile.read_text()))
+        except ValueError:
+            pass
+    for pidfile in [
         root / "named" / "daemon.pid",
         root / "apt-cacher-ng" / "daemon.pid",
         root / "pebble" / "daemon.pid",
@@ -179,6 +189,8 @@ def _mounts_under(root: Path) -> list[str]:
 def status() -> dict:
     root = config.state_dir()
     out: dict = {"up": (root / "lab.json").is_file(), "state_dir": str(root)}
+    if out["up"]:
+        out["release"] = config.LabState(root).info.get("release")
     out["bridge"] = Path(f"/sys/class/net/{config.BRIDGE}").exists()
     for name, pidfile in (("bind", root / "named/daemon.pid"),
                           ("apt-cacher-ng", root / "apt-cacher-ng/daemon.pid"),

@@ -16,6 +16,7 @@ from .paths import (
     QUOTA_STATUS_SOCKET,
     MailhostError,
 )
+from .release import Release
 
 VMAIL_USER = "vmail"
 VMAIL_GROUP = "vmail"
@@ -30,6 +31,19 @@ DOVECOT_USERS = "/etc/dovecot/users"
 # root that mirrors /): doveconf(1) -c parses the whole file and exits non-zero on an
 # error; -n prints only non-defaults (discarded).
 CHECK = f"doveconf -c {{stage}}{DOVECOT_CONF} -n >/dev/null"
+
+# One whole template pair per Dovecot configuration syntax: 2.4 (Debian 13) loads
+# neither 2.3's dovecot.conf nor its userdb quota field ("Upgrading Dovecot CE from
+# 2.3 to 2.4", doc.dovecot.org). Keyed by Release.dovecot.
+TEMPLATES = {
+    "2.3": ("dovecot/dovecot.conf.j2", "dovecot/users.j2"),
+    "2.4": ("dovecot/dovecot-2.4.conf.j2", "dovecot/users-2.4.j2"),
+}
+
+
+def templates(release: Release) -> tuple[str, str]:
+    """(dovecot.conf template, passwd-file template) for the host's release."""
+    return TEMPLATES[release.dovecot]
 
 _CRYPT_PREFIXES = (
     ("$argon2id$", "{ARGON2ID}"),
