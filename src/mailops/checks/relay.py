@@ -122,9 +122,9 @@ def auth_probe(address: str, route: RelayRoute, user: str, password: str
 
 
 def host_queue(h: MailHost) -> list[dict]:
-    from ..hosts.ssh import run
+    from ..hosts.connect import run
 
-    out = run(h, ["postqueue", "-j"], timeout=30).stdout.decode()
+    out = run(h, ["postqueue", "-j"], timeout=30).stdout
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 

@@ -11,7 +11,7 @@ port 80 is involved, as in production.
   ``tls.acme_ca_bundle`` so certbot on mx1 trusts the ACME server.
 - Pebble makes a new root for the certificates it issues every time it starts.
   `start` fetches it from the management endpoint (``/roots/0``) into
-  `<state>/pebble/root.pem` and appends it to the lab's trust anchors
+  `<state>/pebble/root.pem` and appends it (and its listener's CA) to the lab's trust anchors
   (`<state>/tls/ca.pem`, which tests and `remote` trust), so clients verify
   ACME-issued certificates exactly as they verify the lab CA's.
 - ``PEBBLE_VA_NOSLEEP=1``: no random validation delay; ``PEBBLE_WFE_NONCEREJECT=0``:
@@ -69,8 +69,10 @@ def start(root: Path) -> int:
     (d / "root.pem").write_bytes(root_pem)
     anchors = root / "tls" / "ca.pem"
     if anchors.exists():
+        # Pebble's issuing root, and the CA behind its listener, which also signs the
+        # lab relay's certificate: whoever trusts the lab trusts what it serves.
         with open(anchors, "ab") as f:
-            f.write(root_pem)
+            f.write(root_pem + cafile.read_bytes())
     return pid
 
 
