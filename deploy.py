@@ -13,6 +13,7 @@ from mailops.dkim.plan import SIGN_WITH_DATA, signing_plan
 from mailops.inventory import for_deploy
 from mailops.services import release
 from tasks import base, bounce, dovecot, milter_watchdog, mta_sts, opendkim, postfix, relay, tls
+from tasks.status_mail import configure as configure_status_mail
 
 mail = for_deploy(inventory)
 settings = mail.host(host.name).settings
@@ -37,3 +38,5 @@ bounce.configure(settings)  # before Postfix, whose config names its user, hook 
 milter_watchdog.configure(settings, dkim_plan)
 relay.configure(settings)  # before Postfix, whose relay services read its files
 postfix.configure(settings)
+# Last: the status mail watches every unit the tasks above keep running.
+configure_status_mail(settings)

@@ -144,3 +144,8 @@ def output(command: str) -> str:
     """Stdout of a read-only shell command on the host, from the same one-pass read."""
     register(commands=[command])
     return current()["outputs"][command]
+
+
+def registered_units() -> list[str]:
+    """Every unit the tasks planned so far keep running (what the status mail watches)."""
+    return list(_plan().units)

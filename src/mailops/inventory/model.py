@@ -271,6 +271,19 @@ class Tls(_Model):
     acme_names_per_certificate: Whole(2, 1000) = 100
 
 
+# --------------------------------------------------------------------------- status mail
+
+
+class StatusMail(_Model):
+    """``status_mail``: the host's daily status mail (README "Daily status mail")."""
+
+    enabled: bool = True  # false: the deploy removes the timer; no mail is sent
+    to: OptionalAddress = ""  # default: postmaster@<first hosted domain>
+    # Blocklist zones the HOST looks its addresses up in through its own resolver;
+    # default (absent): the host's ``blocklists``. [] : none.
+    dnsbl: Annotated[tuple[DnsName, ...], List] | None = None
+
+
 # --------------------------------------------------------------------------- one host
 
 
@@ -334,6 +347,15 @@ class MailSettings(_Model):
     # A smarthost every hosted domain sends through (unless it sets its own relay or
     # "direct"); None (default): deliver directly to the recipients' MX hosts.
     relay: Relay | None = None
+    status_mail: StatusMail = StatusMail()
+
+    @model_validator(mode="after")
+    def _status_mail_defaults(self) -> MailSettings:
+        sm, first = self.status_mail, next(iter(self.domain_map), "")
+        object.__setattr__(self, "status_mail", sm.model_copy(update={
+            "to": sm.to or (f"postmaster@{first.rstrip('.')}" if first else ""),
+            "dnsbl": self.blocklists if sm.dnsbl is None else sm.dnsbl}))
+        return self
 
     @model_validator(mode="after")
     def _expand(self) -> MailSettings:

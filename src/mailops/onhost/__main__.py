@@ -8,7 +8,8 @@ Commands (each prints one JSON object on stdout: ``{"result": …}``, exit 0, or
 - ``init-db PATH`` — create the bounce database (schema, WAL mode) if missing;
 - ``new-secret PATH`` — write a fresh VERP secret to PATH (mode 0600, never shown);
 - ``remove-key KEYFILE KEYTABLE`` — remove a retired DKIM key (dkimkeys.py);
-- ``milter-probe SOCKET DOMAIN [HOSTNAME]`` — have OpenDKIM sign a probe (milter.py).
+- ``milter-probe SOCKET DOMAIN [HOSTNAME]`` — have OpenDKIM sign a probe (milter.py);
+- ``status-mail [--dry-run] [--force]`` — the daily status mail (status/).
 """
 
 import json
@@ -37,6 +38,9 @@ def _run(argv):
     if command == "milter-probe":
         from .milter import command as probe
         return probe(args)
+    if command == "status-mail":
+        from .status import command as status_mail
+        return status_mail(args)
     return {"error": f"unknown command or wrong arguments: {' '.join(argv)}"}
 
 
