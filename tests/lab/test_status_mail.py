@@ -18,6 +18,7 @@ import uuid
 
 import pytest
 from labtools import on
+from test_bounces import wait_for
 from test_posture import dns_update
 
 from mailops.lab import config
@@ -44,17 +45,6 @@ def reports() -> list[str]:
     out = on("mx1", f"grep -l '^X-Mailops-Status: ' {MAILDIR}/new/* {MAILDIR}/cur/* "
                     "2>/dev/null || true").stdout.split()
     return sorted(out, key=lambda p: p.rsplit("/", 1)[1])
-
-
-def wait_for(what: str, probe, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(1)
 
 
 def next_report(before: int) -> email.message.EmailMessage:
