@@ -192,3 +192,35 @@ def test_a_bad_status_mail_section_is_refused_naming_the_key(value, says):
     with pytest.raises(SettingsError) as e:
         parse_mail_settings({**RAW, "status_mail": value})
     assert says in str(e.value)
+
+
+# --------------------------------------------------------------------------- the report
+
+def test_the_report_leads_with_what_changed_and_its_subject_names_it():
+    from mailops.onhost.status import report
+
+    previous = {"service nginx.service": F("service nginx.service", OK, "active").as_dict()}
+    now = [F("service nginx.service", ERROR, "inactive (dead)", "nginx.service is inactive"),
+           F("mail queue", OK, "no deferred mail", "0 messages in the queue")]
+    changed = changes(previous, now)
+    config = {"hostname": "mx1.example.com", "to": "postmaster@example.com",
+              "from": "postmaster@example.com"}
+    text = report.render(config, now, changed, NOW - 86400, NOW)
+    head = text.split("\n\n")[1]
+    assert head.startswith("Changed since the last report (")
+    assert "service nginx.service: was ok (active), now error: nginx.service is inactive" \
+        in head
+    assert text.index("Errors:") < text.index("All right:")
+    assert "status_mail: {enabled: false}" in text
+    subject = report.subject("mx1.example.com", now, changed)
+    assert subject == "mx1.example.com status: 1 error (changed: service nginx.service)"
+    msg = report.message(config, subject, text, ERROR)
+    assert msg["Auto-Submitted"] == "auto-generated" and msg["To"] == "postmaster@example.com"
+
+
+def test_the_command_refuses_unknown_arguments_and_names_a_missing_config(tmp_path):
+    from mailops.onhost.status import command
+
+    assert "unknown argument '--every-hour'" in command(["--every-hour"])["error"]
+    missing = command(["--config", str(tmp_path / "none.json")])["error"]
+    assert "none.json" in missing and "the deploy writes it" in missing

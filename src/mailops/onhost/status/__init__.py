@@ -15,7 +15,9 @@ the last report lives in STATE (root only).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import time
 
 CONFIG = "/etc/mailops/status-mail.json"
@@ -28,9 +30,17 @@ def collect(config: dict, now: float) -> list:
     found = [*system.services(config.get("units", [])), *system.queue(now),
              *system.disks(config.get("disks", [])),
              *system.certificates(config.get("certificates", []), now)]
+    # "nameservers": for tests only; a host asks the resolvers of /etc/resolv.conf.
     servers = [tuple(s) for s in config.get("nameservers", [])] or None
-    for zone in config.get("dnsbl", []):
-        for ip in config.get("addresses", []):
+    zones, addresses = config.get("dnsbl", []), config.get("addresses", [])
+    if zones and not addresses:
+        from .findings import WARNING, Finding
+
+        found.append(Finding("dnsbl", WARNING, "no address to look up",
+                             "the inventory names no ipv4/ipv6 address of this host, so "
+                             f"{', '.join(zones)} cannot be asked about it"))
+    for zone in zones:
+        for ip in addresses:
             found.append(dnsbl.check(zone, ip, servers))
     found += rates.rates(config.get("bounce_db", "/var/lib/mailops/bounces.sqlite3"), now)
     return found
@@ -38,11 +48,26 @@ def collect(config: dict, now: float) -> list:
 
 def run(config: dict, *, dry_run: bool = False, force: bool = False,
         now: float | None = None) -> dict:
+    now = time.time() if now is None else now
+    state_path = config.get("state", STATE)
+    with _locked(state_path):  # the timer and a run by hand: one report, not two
+        return _run(config, state_path, dry_run, force, now)
+
+
+@contextlib.contextmanager
+def _locked(state_path: str):
+    import fcntl
+
+    os.makedirs(os.path.dirname(state_path), mode=0o700, exist_ok=True)
+    with open(f"{state_path}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _run(config: dict, state_path: str, dry_run: bool, force: bool, now: float) -> dict:
     from .findings import changes, digest, worst
     from .report import load_state, message, render, save_state, send, subject
 
-    now = time.time() if now is None else now
-    state_path = config.get("state", STATE)
     findings = collect(config, now)
     last = load_state(state_path)
     new_digest = digest(findings)
