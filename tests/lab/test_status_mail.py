@@ -89,8 +89,10 @@ def test_the_deploy_runs_the_status_mail_daily_from_a_persistent_timer(deployed)
 def test_a_report_is_mailed_once_and_again_only_when_something_changed(deployed):
     on("mx1", f"rm -f {STATE}")
     before = len(reports())
-    first = status_mail()
-    assert first["sent"] and first["to"] == "postmaster@example.test"
+    # The first run as the timer starts it: the oneshot service, under its sandbox.
+    ran = on("mx1", f"systemctl start {svc.SERVICE} && systemctl show -p Result "
+                    f"{svc.SERVICE}").stdout
+    assert ran.strip() == "Result=success", ran
     msg = next_report(before)
     assert msg["To"] == "postmaster@example.test"
     assert msg["Subject"].startswith("mx1.example.test status: ")
@@ -100,8 +102,9 @@ def test_a_report_is_mailed_once_and_again_only_when_something_changed(deployed)
     assert f"dnsbl {BLOCKLIST} {MX1_IP}: {MX1_IP} is not listed" in text
 
     # Nothing changed: nothing is sent, however often it runs.
-    again = status_mail()
-    assert not again["sent"] and not again["due"] and again["digest"] == first["digest"]
+    first = status_mail()
+    assert not first["sent"] and not first["due"]
+    assert first["to"] == "postmaster@example.test"
     assert not status_mail("--dry-run")["due"]
     no_new_report(before + 1)
 

@@ -49,8 +49,9 @@ def render(config: dict, findings: list[Finding], changes: list[Change],
             lines.append("")
     lines += [
         "-- ",
-        "mailops status mail. It is sent when a finding appears, changes or goes away,",
-        "at most once a day (mailops-status-mail.timer); an unchanged host sends none.",
+        "mailops status mail. The host checks itself daily (mailops-status-mail.timer)",
+        "and mails the report when a finding appears, changes or goes away; an",
+        "unchanged host sends none.",
         f"Run it by hand: {config.get('command', 'python3 -S -m mailops_host status-mail')}"
         " --dry-run",
         "Turn it off: status_mail: {enabled: false} in the inventory, then deploy.",
