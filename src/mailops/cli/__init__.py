@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from . import bounces, check, dkim, dns, lab, passwords
+from . import dashboard as dashboard_cli
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -23,6 +24,7 @@ app.add_typer(bounces.app, name="bounces")
 app.add_typer(bounces.suppression_app, name="suppression")
 app.command("hash-password")(passwords.hash_password)
 app.command("check")(check.check)
+app.command("dashboard")(dashboard_cli.dashboard)
 
 
 def main() -> None:
