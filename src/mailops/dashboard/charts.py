@@ -18,9 +18,9 @@ STATES = ("delivered", "sent", "queued", "deferred", "bounced", "rejected", "dis
 BOUNCED = {"bounced", "rejected"}
 # A row "was deferred" when its state says so or it needed more than one attempt.
 DEFERRED = {"deferred"}
-# When a row last changed, by the first of these fields it has.
-TIME_FIELDS = ("updated_at", "last_at", "at", "time", "ts", "created_at", "first_at",
-               "queued_at")
+# When a row last changed, by the first of these fields it has: microseconds since the
+# epoch (the journal's __REALTIME_TIMESTAMP, which the delivery log keeps) or ISO 8601.
+TIME_FIELDS = ("last_us", "last", "updated_at", "at", "first_us", "first", "created_at")
 
 WIDTH, HEIGHT = 720.0, 180.0  # the SVG viewBox; the stylesheet scales it to the page
 PAD_LEFT, PAD_BOTTOM, PAD_TOP = 36.0, 20.0, 8.0
@@ -41,7 +41,10 @@ def parse_time(value: object) -> dt.datetime | None:
 
 def row_time(row: Mapping) -> dt.datetime | None:
     for name in TIME_FIELDS:
-        when = parse_time(row.get(name))
+        value = row.get(name)
+        if name.endswith("_us") and isinstance(value, int | float):
+            value = value / 1e6
+        when = parse_time(value)
         if when is not None:
             return when
     return None

@@ -57,7 +57,8 @@ class Dashboard(ThreadingHTTPServer):
 
     def start(self) -> threading.Thread:
         """Serve in a background thread (tests); ``shutdown()`` stops it."""
-        thread = threading.Thread(target=self.serve_forever, name="dashboard", daemon=True)
+        thread = threading.Thread(target=self.serve_forever, args=(0.05,), name="dashboard",
+                                  daemon=True)
         thread.start()
         return thread
 
