@@ -12,7 +12,8 @@ sends test mail), so every request must prove it comes from the operator's brows
   a page on another site whose name an attacker re-points at 127.0.0.1 (DNS rebinding)
   sends its own name there, and gets 403 before anything else is looked at.
 - Every POST carries a CSRF token bound to the session (an HMAC of the session id
-  under a per-run key) and, where the browser sends one, an ``Origin`` of this server.
+  under a per-run key) and, where the browser says where it comes from
+  (``Sec-Fetch-Site``, ``Origin``), a page of this server.
 
 Pure functions and one small session table; the HTTP server (server.py) applies them.
 """
@@ -64,11 +65,24 @@ class Guard:
         """The Host header names this server exactly (DNS rebinding defence)."""
         return (host or "").strip().lower() in self.origins
 
-    def origin_ok(self, origin: str | None) -> bool:
-        """A POST's Origin (RFC 6454), when the browser sends one, is this server."""
+    def origin_ok(self, origin: str | None, fetch_site: str | None) -> bool:
+        """A POST comes from a page of this server, as far as the browser says.
+
+        ``Sec-Fetch-Site`` (W3C Fetch Metadata) is ``same-origin`` for our own forms;
+        ``Origin`` (RFC 6454) names this server — except that with our
+        ``Referrer-Policy: no-referrer`` the Fetch standard has the browser send
+        ``Origin: null`` on every POST ("append a request Origin header"), so "null" is
+        taken only together with ``Sec-Fetch-Site: same-origin``. A browser that sends
+        neither is left to the CSRF token and the SameSite cookie.
+        """
+        if fetch_site is not None and fetch_site.strip().lower() != "same-origin":
+            return False
         if origin is None:
             return True
-        return origin.strip().lower() in {f"http://{o}" for o in self.origins}
+        origin = origin.strip().lower()
+        if origin == "null":
+            return fetch_site is not None
+        return origin in {f"http://{o}" for o in self.origins}
 
     # ------------------------------------------------------------------ token / session
 

@@ -108,7 +108,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._forbidden("no session: open the URL `mailops dashboard` printed")
         form: dict[str, str] = {}
         if method == "POST":
-            if not guard.origin_ok(self.headers.get("Origin")):
+            if not guard.origin_ok(self.headers.get("Origin"), self.headers.get("Sec-Fetch-Site")):
                 return self._forbidden("cross-origin form refused")
             body = self._body()
             if body is None:
