@@ -18,9 +18,10 @@ STATES = ("delivered", "sent", "queued", "deferred", "bounced", "rejected", "dis
 BOUNCED = {"bounced", "rejected"}
 # A row "was deferred" when its state says so or it needed more than one attempt.
 DEFERRED = {"deferred"}
-# When a row last changed, by the first of these fields it has: microseconds since the
-# epoch (the journal's __REALTIME_TIMESTAMP, which the delivery log keeps) or ISO 8601.
-TIME_FIELDS = ("last_us", "last", "updated_at", "at", "first_us", "first", "created_at")
+# When a row last changed, by the first of these fields it has (ISO 8601 UTC in the
+# rows of mailops.delivery.fetch: ``updated_at`` of a message row, ``time`` of a trace
+# event), or microseconds since the epoch (``*_us``, the journal's own clock).
+TIME_FIELDS = ("updated_at", "time", "queued_at", "last_us")
 
 WIDTH, HEIGHT = 720.0, 180.0  # the SVG viewBox; the stylesheet scales it to the page
 PAD_LEFT, PAD_BOTTOM, PAD_TOP = 36.0, 20.0, 8.0

@@ -8,6 +8,7 @@ value is shown next to its field and nothing is fetched for it.
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from ..inventory import is_address
 from . import charts
@@ -19,12 +20,18 @@ DEFAULT_LIMIT, MAX_LIMIT = 200, 5000
 CHART_LIMIT = 100_000  # rows read for the charts: every message of the window
 
 
+AGE = re.compile(r"^\d+[hd]$")  # "2h", "7d": what `mailops messages --since` takes too
+
+
 def since_value(text: str) -> str:
-    """A date or date-time (ISO 8601, UTC unless it names an offset) as UTC text."""
+    """An age ("2h", "7d"), or a date or date-time (ISO 8601, UTC unless it names an
+    offset) as UTC text."""
+    if AGE.match(text):
+        return text
     when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     if when.tzinfo is not None:
         when = when.astimezone(dt.UTC).replace(tzinfo=None)
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return when.strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
 
 def filters(request: Request) -> tuple[dict, dict[str, str]]:
@@ -35,8 +42,9 @@ def filters(request: Request) -> tuple[dict, dict[str, str]]:
         try:
             out["since"] = since_value(since)
         except ValueError:
-            errors["since"] = (f"found {since!r}; expected a date such as 2026-05-01 or a "
-                               "date-time such as 2026-05-01T12:00 (UTC)")
+            errors["since"] = (f"found {since!r}; expected an age such as 2h or 7d, a date "
+                               "such as 2026-05-01 or a date-time such as 2026-05-01T12:00 "
+                               "(UTC)")
     for name, key in (("from", "sender"), ("to", "recipient")):
         if value := request.arg(name).lower():
             if is_address(value) or (value.startswith("@") and "." in value):
@@ -67,9 +75,8 @@ def view(request: Request) -> Response:
     days = _number(request.arg("days"), DEFAULT_DAYS, MAX_DAYS, "days", errors)
     rows, error = ([], "") if errors else attempt(lambda: request.sources.messages(**wanted))
     now = dt.datetime.now(dt.UTC)
-    window = since_value((now - dt.timedelta(days=days)).isoformat())
     chart_rows, chart_error = attempt(
-        lambda: request.sources.messages(since=window, limit=CHART_LIMIT))
+        lambda: request.sources.messages(since=dt.timedelta(days=days), limit=CHART_LIMIT))
     hourly = charts.per_hour(chart_rows or [], now, days)
     rates = charts.rates(chart_rows or [], now, days)
     return page(request, "messages.html.j2", title="Messages", rows=rows or [], error=error,

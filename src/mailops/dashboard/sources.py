@@ -165,16 +165,16 @@ class Sources:
 
     def messages(self, **filters: Any) -> list[dict]:
         fetch = _delivery("fetch")
-        return self.on_hosts(fetch.messages, self.inventory, **filters)
+        return self.on_hosts(fetch.messages, self.hosts, **filters)
 
     def trace(self, ident: str) -> list[dict]:
         fetch = _delivery("fetch")
-        return self.on_hosts(fetch.trace, self.inventory, ident)
+        return self.on_hosts(fetch.trace, self.hosts, ident)
 
     def send_test(self, address: str, sender: str | None,
                   on_progress: Callable[[str], None]) -> dict:
         sendtest = _delivery("sendtest")
-        return self.on_hosts(sendtest.send_test, self.inventory, address, sender=sender,
+        return self.on_hosts(sendtest.send_test, self.hosts, address, sender=sender,
                              on_progress=on_progress)
 
 
