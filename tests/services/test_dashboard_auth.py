@@ -107,6 +107,11 @@ def test_every_page_without_token_or_cookie_is_403(server, path):
     assert "no session" in r.text
 
 
+def test_a_head_request_without_a_session_is_403_too(server):
+    assert request(server, "HEAD", "/").status == 403
+    assert request(server, "HEAD", "/", cookie=login(server)).status == 405
+
+
 @pytest.mark.parametrize("token", ["", "x", "wrong-token-of-the-right-length-0000000000000"])
 def test_a_wrong_token_is_403_and_gets_no_cookie(server, token):
     r = request(server, "GET", f"/?token={token}")

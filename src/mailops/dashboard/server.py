@@ -76,7 +76,7 @@ class Handler(BaseHTTPRequestHandler):
         self._handle("POST")
 
     def do_HEAD(self) -> None:  # noqa: N802
-        self._send(Response(405, b"", headers={"Allow": "GET, POST"}))
+        self._handle("HEAD")
 
     def version_string(self) -> str:
         return self.server_version
@@ -108,7 +108,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._forbidden("no session: open the URL `mailops dashboard` printed")
         form: dict[str, str] = {}
         if method == "POST":
-            if not guard.origin_ok(self.headers.get("Origin"), self.headers.get("Sec-Fetch-Site")):
+            if not guard.origin_ok(self.headers.get("Origin"),
+                                   self.headers.get("Sec-Fetch-Site")):
                 return self._forbidden("cross-origin form refused")
             body = self._body()
             if body is None:
@@ -118,6 +119,8 @@ class Handler(BaseHTTPRequestHandler):
             if not guard.csrf_ok(sid, form.get("csrf")):
                 return self._forbidden("missing or wrong CSRF token: reload the page and "
                                        "submit the form again")
+        if method not in ("GET", "POST"):
+            return self._send(Response(405, b"", headers={"Allow": "GET, POST"}))
         if method == "GET" and url.path in STATIC:
             name, kind = STATIC[url.path]
             return self._send(Response(200, static_file(name), kind))
