@@ -73,10 +73,12 @@ def _number(text: str, default: int, top: int, name: str, errors: dict[str, str]
 def view(request: Request) -> Response:
     wanted, errors = filters(request)
     days = _number(request.arg("days"), DEFAULT_DAYS, MAX_DAYS, "days", errors)
-    rows, error = ([], "") if errors else attempt(lambda: request.sources.messages(**wanted))
+    rows, error, chart_rows, chart_error = [], "", [], ""
+    if not errors:
+        rows, error = attempt(lambda: request.sources.messages(**wanted))
+        chart_rows, chart_error = attempt(
+            lambda: request.sources.messages(since=dt.timedelta(days=days), limit=CHART_LIMIT))
     now = dt.datetime.now(dt.UTC)
-    chart_rows, chart_error = attempt(
-        lambda: request.sources.messages(since=dt.timedelta(days=days), limit=CHART_LIMIT))
     hourly = charts.per_hour(chart_rows or [], now, days)
     rates = charts.rates(chart_rows or [], now, days)
     return page(request, "messages.html.j2", title="Messages", rows=rows or [], error=error,
