@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from mailops.dashboard import charts
+from mailops.delivery.fetch import STATES
 
 NOW = dt.datetime(2026, 5, 3, 14, 25, tzinfo=dt.UTC)
 
@@ -62,3 +63,7 @@ def test_times_are_read_as_microseconds_or_iso_8601():
     assert charts.row_time({"updated_at": "2026-05-03T12:00:05Z"}) == when
     assert charts.row_time({"updated_at": "2026-05-03T14:00:05+02:00"}) == when
     assert charts.row_time({"updated_at": "yesterday"}) is None
+
+
+def test_every_state_of_the_delivery_log_has_its_own_place_in_the_stack():
+    assert set(charts.STATES) - {"other"} == set(STATES)

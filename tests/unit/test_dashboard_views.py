@@ -49,7 +49,7 @@ def test_bad_message_filters_name_the_field_what_was_found_and_what_is_expected(
         "since": "yesterday", "to": "bob", "state": "lost", "limit": "0"}))
     assert errors["since"].startswith("found 'yesterday'; expected an age such as 2h")
     assert errors["to"] == "found 'bob'; expected an address such as bob@example.com"
-    assert errors["state"].startswith("found 'lost'; expected one of delivered, sent, queued")
+    assert errors["state"].startswith("found 'lost'; expected one of queued, deferred, sent")
     assert errors["limit"] == "found '0'; expected a whole number from 1 to 5000"
 
 

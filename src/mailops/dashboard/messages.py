@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from ..delivery.fetch import STATES
 from ..inventory import is_address
 from . import charts
 from .overview import attempt
@@ -53,10 +54,10 @@ def filters(request: Request) -> tuple[dict, dict[str, str]]:
                 errors[name] = (f"found {value!r}; expected an address such as "
                                 "bob@example.com")
     if state := request.arg("state"):
-        if state in charts.STATES[:-1]:
+        if state in STATES:
             out["state"] = state
         else:
-            errors["state"] = f"found {state!r}; expected one of {', '.join(charts.STATES[:-1])}"
+            errors["state"] = f"found {state!r}; expected one of {', '.join(STATES)}"
     out["limit"] = _number(request.arg("limit"), DEFAULT_LIMIT, MAX_LIMIT, "limit", errors)
     return out, errors
 
@@ -82,7 +83,7 @@ def view(request: Request) -> Response:
     hourly = charts.per_hour(chart_rows or [], now, days)
     rates = charts.rates(chart_rows or [], now, days)
     return page(request, "messages.html.j2", title="Messages", rows=rows or [], error=error,
-                errors=errors, query=request.query, states=charts.STATES[:-1], days=days,
+                errors=errors, query=request.query, states=STATES, days=days,
                 hourly=hourly, rates=rates, chart_error=chart_error,
                 hourly_ticks=charts.y_ticks(hourly), rate_ticks=charts.y_ticks(rates),
                 ident=ident)
