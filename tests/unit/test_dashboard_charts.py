@@ -67,3 +67,9 @@ def test_times_are_read_as_microseconds_or_iso_8601():
 
 def test_every_state_of_the_delivery_log_has_its_own_place_in_the_stack():
     assert set(charts.STATES) - {"other"} == set(STATES)
+
+
+def test_the_count_axis_ends_on_a_round_number_so_every_tick_is_whole():
+    assert [charts.nice_top(n) for n in (0, 4, 5, 9, 21, 150)] == [4, 4, 8, 20, 40, 200]
+    chart = charts.per_hour([row("delivered", NOW)] * 7, NOW, 1)
+    assert [label for _, label in charts.y_ticks(chart)] == ["0", "2", "4", "6", "8"]

@@ -119,6 +119,21 @@ class Chart:
         return " ".join(f"{p.x:.1f},{p.y:.1f}" for p in self.lines.get(name, []))
 
 
+TICKS = 4  # the vertical axis is labelled at 0 and at four equal steps
+
+
+def nice_top(value: float) -> int:
+    """The top of a count axis: the smallest 4 x (1, 2 or 5 x 10^k) that holds ``value``,
+    so every tick is a whole, round number."""
+    step = 1
+    while step * TICKS < value:
+        for factor in (2, 2.5, 2):  # 1 -> 2 -> 5 -> 10 -> 20 ...
+            step = int(step * factor)
+            if step * TICKS >= value:
+                break
+    return step * TICKS
+
+
 def _hour(when: dt.datetime) -> dt.datetime:
     return when.replace(minute=0, second=0, microsecond=0)
 
@@ -142,8 +157,7 @@ def per_hour(rows: Iterable[Mapping], now: dt.datetime, days: int) -> Chart:
         i = int((_hour(when) - first).total_seconds() // 3600)
         if 0 <= i < hours:
             counts[i][state_of(row)] += 1
-    top = max((sum(c.values()) for c in counts), default=0)
-    top = max(top, 1)
+    top = nice_top(max((sum(c.values()) for c in counts), default=0))
     step = (WIDTH - PAD_LEFT) / hours
     bars = []
     for i, c in enumerate(counts):
@@ -203,11 +217,11 @@ def _attempts(row: Mapping) -> int:
         return 0
 
 
-def y_ticks(chart: Chart, count: int = 4) -> Sequence[tuple[float, str]]:
-    """(y, label) for a few evenly spaced values on the vertical axis."""
+def y_ticks(chart: Chart) -> Sequence[tuple[float, str]]:
+    """(y, label) for the vertical axis: 0 and TICKS equal steps up to the top."""
     out = []
-    for i in range(count + 1):
-        value = chart.y_max * i / count
-        label = f"{value:.0f}" if chart.y_max >= count or value == int(value) else f"{value:.1f}"
+    for i in range(TICKS + 1):
+        value = chart.y_max * i / TICKS
+        label = f"{value:g}"
         out.append((round(HEIGHT - PAD_BOTTOM - _scale(value, chart.y_max), 2), label))
     return out
