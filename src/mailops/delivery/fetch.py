@@ -60,18 +60,20 @@ def ask(host: InventoryHost, command: str, *args: str) -> list[dict[str, Any]]:
 
 def messages(inv: Iterable[InventoryHost], *, since: str | dt.datetime | dt.timedelta |
              None = None, sender: str | None = None, recipient: str | None = None,
-             state: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+             state: str | None = None, limit: int = 200, message_id: str | None = None
+             ) -> list[dict[str, Any]]:
     """Rows from every host, newest first, at most ``limit`` in all.
 
     ``since``: an ISO 8601 date-time (naive = UTC), an age such as ``"2h"``/``"7d"``, a
     datetime or a timedelta. ``sender``/``recipient``: an address, or ``@domain``.
-    ``state``: one of :data:`STATES`.
+    ``state``: one of :data:`STATES`. ``message_id``: only that message's rows.
     """
     if state is not None and state not in STATES:
         raise ValueError(f"state: found {state!r}; expected one of {', '.join(STATES)}")
     args = ["--limit", str(int(limit))]
     for flag, value in (("--since", _since_text(since)), ("--from", sender),
-                        ("--to", recipient), ("--state", state)):
+                        ("--to", recipient), ("--state", state),
+                        ("--message-id", message_id)):
         if value:
             args += [flag, value]
     rows = [row for host in inv for row in ask(host, "messages", *args)]

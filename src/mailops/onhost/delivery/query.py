@@ -1,7 +1,8 @@
 """``messages`` and ``trace``: what the delivery log knows, as JSON rows.
 
     python3 -S -m mailops_host messages --json [--since ISO|2h] [--from A] [--to A]
-                                        [--state S] [--limit N] [--db PATH]
+                                        [--state S] [--message-id ID] [--limit N]
+                                        [--db PATH]
     python3 -S -m mailops_host trace ID --json [--db PATH]
 
 (ID: a queue id, a Message-ID or an address.) With ``--json`` the answer is one
@@ -84,7 +85,7 @@ _ORIGIN_DIRECTION = {"smtp": "in"}
 
 def messages(conn, *, since: int | None = None, sender: str | None = None,
              recipient: str | None = None, state: str | None = None,
-             limit: int = 200) -> list[dict]:
+             message_id: str | None = None, limit: int = 200) -> list[dict]:
     # A message Postfix removed without a delivery line (an address probe, a message
     # whose lines are older than the journal) has nothing to show.
     where, args = ["(d.id IS NOT NULL OR m.done = 0)"], []
@@ -100,6 +101,10 @@ def messages(conn, *, since: int | None = None, sender: str | None = None,
         c2, a2 = _match("d.orig_recipient", recipient)
         where.append(f"({c1} OR {c2})")
         args.extend(a1 + a2)
+    if message_id:
+        bare = message_id.strip().strip("<>")
+        where.append("m.message_id IN (?, ?)")
+        args.extend((f"<{bare}>", bare))
     if state:
         if state not in store.STATES:
             raise ValueError(f"--state: found {state!r}; expected one of "
@@ -195,13 +200,14 @@ def command(name: str, args: list[str]) -> dict:
     try:
         if name == "messages":
             opts, rest = _options(args, {"--json"}, {"--since", "--from", "--to", "--state",
-                                                     "--limit", "--db"})
+                                                     "--message-id", "--limit", "--db"})
             if rest:
                 raise ValueError(f"unexpected argument {rest[0]!r}")
             with _open(opts) as conn:
                 rows = messages(conn, since=since_us(opts["--since"]) if "--since" in opts
                                 else None, sender=opts.get("--from"),
                                 recipient=opts.get("--to"), state=opts.get("--state"),
+                                message_id=opts.get("--message-id"),
                                 limit=int(opts.get("--limit", 200)))
         else:
             opts, rest = _options(args, {"--json"}, {"--db"})
