@@ -138,7 +138,7 @@ def test_a_message_to_a_refused_address_appears_as_bounced_with_the_remotes_repl
                  "postfix reload >/dev/null 2>&1")
     result = send_test(page, address)
     assert result["state"] == "bounced", result
-    assert words in result["reply"] and "550" in result["reply"], result
+    assert words in result["reply"] and "5.1.1" in result["reply"], result
     page.goto(base(page) + "/messages?to=" + address.replace("@", "%40"))
     row = page.locator(f'#messages tr[data-recipient="{address}"]').first
     assert row.get_attribute("data-state") == "bounced"

@@ -107,11 +107,15 @@ def start(request: Request) -> Response:
 
 
 # How a result's fields are shown, in this order; any other field follows as it is.
-FIRST_FIELDS = ("state", "recipient", "sender", "reply", "relay", "queue_id", "message_id",
-                "attempts", "delay", "authentication_results")
+# ``rows`` (the delivery-log rows) is the timeline link instead; empty fields are left out.
+FIRST_FIELDS = ("state", "recipient", "sender", "reply", "dsn", "relay", "folder", "attempts",
+                "elapsed", "authentication_results", "received_spf", "mailbox",
+                "dkim_domain", "dkim_selector", "host", "queue_id", "message_id")
+HIDDEN = {"rows", "delivered"}
 
 
 def _fields(result: dict) -> list[tuple[str, Any]]:
     ordered = [k for k in FIRST_FIELDS if k in result]
-    ordered += [k for k in result if k not in ordered]
-    return [(k, result[k]) for k in ordered]
+    ordered += [k for k in result if k not in ordered and k not in HIDDEN]
+    return [(k, v) for k in ordered
+            if not ((v := result[k]) is False or v in (None, "", [], {}))]
