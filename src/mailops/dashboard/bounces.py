@@ -8,8 +8,7 @@ shows what will happen and asks, the second (``confirm=yes``) runs what
 from __future__ import annotations
 
 from ..inventory import is_address
-from .overview import attempt
-from .web import Request, Response, page, redirect
+from .web import Request, Response, attempt, page, redirect
 
 
 def view(request: Request) -> Response:

@@ -13,8 +13,7 @@ import re
 from ..delivery.fetch import STATES
 from ..inventory import is_address
 from . import charts
-from .overview import attempt
-from .web import Request, Response, page
+from .web import Request, Response, attempt, page
 
 DEFAULT_DAYS, MAX_DAYS = 3, 31
 DEFAULT_LIMIT, MAX_LIMIT = 200, 5000

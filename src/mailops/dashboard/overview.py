@@ -6,18 +6,7 @@ Three sections, each from the module its command uses (sources.py); one that fai
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from .web import Request, Response, page
-
-
-def attempt(fn: Callable[[], Any]) -> tuple[Any, str]:
-    """(what ``fn`` returned, "") or (None, the error as the operator should read it)."""
-    try:
-        return fn(), ""
-    except Exception as e:  # noqa: BLE001 - shown on the page instead of a broken page
-        return None, f"{type(e).__name__}: {e}" if not str(e).startswith("host ") else str(e)
+from .web import Request, Response, attempt, page
 
 
 def view(request: Request) -> Response:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from .overview import attempt
-from .web import Request, Response, page
+from .web import Request, Response, attempt, page
 
 
 def view(request: Request) -> Response:

@@ -7,6 +7,7 @@ CSRF token so every form can carry it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,14 @@ class Response:
     body: bytes = b""
     content_type: str = "text/html; charset=utf-8"
     headers: dict[str, str] = field(default_factory=dict)
+
+
+def attempt(fn: Callable[[], Any]) -> tuple[Any, str]:
+    """(what ``fn`` returned, "") or (None, the error as the operator should read it)."""
+    try:
+        return fn(), ""
+    except Exception as e:  # noqa: BLE001 - shown on the page instead of a broken page
+        return None, f"{type(e).__name__}: {e}" if not str(e).startswith("host ") else str(e)
 
 
 def redirect(path: str, **query: str) -> Response:
