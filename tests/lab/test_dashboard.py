@@ -174,6 +174,34 @@ def test_the_charts_have_a_bar_per_hour_and_a_point_per_day_counting_the_mail(pa
         today.get_attribute("data-total")) >= 1
 
 
+# --------------------------------------------------------------------------- queue
+
+
+def test_mail_remote_does_not_take_waits_in_the_queue_with_the_reason(page):
+    """`remote` down: the message stays in mx1's queue, deferred; the queue page shows it
+    with Postfix's reason, and the messages page shows it deferred."""
+    address = f"later-{uuid.uuid4().hex[:8]}@remote.test"
+    on("remote", "systemctl stop postfix")
+    try:
+        on("mx1", f"printf 'Subject: later\\n\\nlater\\n' | "
+                  f"/usr/sbin/sendmail -f alice@example.test {address}")
+        row = page.locator(f'#messages tr[data-recipient="{address}"][data-state="deferred"]')
+        for _ in range(30):
+            page.goto(base(page) + "/messages?state=deferred")
+            if row.count():
+                break
+            page.wait_for_timeout(2000)
+        assert row.count() == 1, page.inner_text("#messages")
+        page.goto(base(page) + "/queue")
+        queued = page.locator("section[data-host='mx1.example.test'] tr", has_text=address)
+        assert queued.count() == 1
+        assert "deferred" in queued.inner_text()
+        assert "Connection refused" in queued.locator("td.reply").inner_text()
+    finally:
+        on("remote", "systemctl start postfix")
+        on("mx1", "postqueue -f")
+
+
 # --------------------------------------------------------------------------- suppression
 
 
