@@ -16,6 +16,7 @@ from mailops.onhost.delivery import follow, query, store
 
 JOURNALS = Path(__file__).resolve().parents[1] / "fixtures" / "journal"
 DEBIAN13 = JOURNALS / "debian13.jsonl"
+DEBIAN12 = JOURNALS / "debian12.jsonl"
 
 
 def lines_of(path: Path) -> list[str]:
@@ -57,6 +58,22 @@ def test_a_real_journal_gives_each_recipient_its_state(db):
     inbound = [r for r in rows_for(conn, "bob@example.test") if r["queue_id"] == "6FC412BC008"]
     assert [(r["state"], r["folder"], r["direction"], r["sender"]) for r in inbound] == \
         [("delivered", "INBOX", "in", "x@remote.test")]
+
+
+def test_debian_12_dovecot_logging_after_postfix_still_files_the_folder(db):
+    """On Debian 12 Dovecot 2.3's log line for bob arrived after Postfix's (captured)."""
+    _, conn = db
+    index(conn, lines_of(DEBIAN12))
+    lines = [json.loads(line)["MESSAGE"] for line in lines_of(DEBIAN12)]
+    postfix_first = next(i for i, m in enumerate(lines) if "9AA042DC4D8: to=<bob@" in m)
+    dovecot_later = next(i for i, m in enumerate(lines) if "iHN3KEzRDmsxLQAAh60xbQ>" in m)
+    assert postfix_first < dovecot_later
+    row, = [r for r in rows_for(conn, "bob@example.test") if r["queue_id"] == "9AA042DC4D8"]
+    assert (row["state"], row["folder"]) == ("delivered", "INBOX")
+    events = query.trace(conn, "9AA042DC4D8")
+    assert [e["program"] for e in events].count("dovecot") == 1
+    refused, = rows_for(conn, "refused@remote.test")
+    assert refused["state"] == "bounced" and refused["attempts"] == 2
 
 
 def test_an_alias_expands_to_rows_per_mailbox_each_with_its_folder(db):
