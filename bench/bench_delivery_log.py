@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from mailops.onhost.delivery import follow, parse, store  # noqa: E402
+from mailops.onhost.delivery import follow, index, parse, store  # noqa: E402
 
 SAMPLE = ROOT / "tests" / "fixtures" / "journal" / "debian13.jsonl"
 _QID = re.compile(r"\b[0-9A-F]{10,12}\b")
@@ -76,7 +76,7 @@ def parse_only(lines: list[str]) -> None:
 
 
 def index_all(conn, lines: list[str]) -> None:
-    indexer = store.Indexer(conn)
+    indexer = index.Indexer(conn)
     for i in range(0, len(lines), follow.BATCH_LINES):
         follow.index_lines(conn, indexer, lines[i:i + follow.BATCH_LINES])
 

@@ -162,8 +162,8 @@ def test_other_lines_say_nothing(ident, line):
     ("lmtp(bob@example.test)<9508><V6p4BHLODmskJQAAh60xbQ:R2>: msgid=<20261201134105.EA966"
      "2BC585@mx1.example.test>: saved mail to INBOX", "V6p4BHLODmskJQAAh60xbQ:R2", "INBOX",
      "saved"),
-    ("lmtp(carol@tenant2.test)<2291><kO0rB3vODmbzCAAAzYq0Xw>: msgid=<t3@remote.test>: saved "
-     "mail to INBOX", "kO0rB3vODmbzCAAAzYq0Xw", "INBOX", "saved"),
+    ("lmtp(carol@tenant2.test)<11569><iJQtKUzRDmsxLQAAh60xbQ>: msgid=<t3@remote.test>: "
+     "saved mail to INBOX", "iJQtKUzRDmsxLQAAh60xbQ", "INBOX", "saved"),
     # Pigeonhole Sieve: fileinto, and 2.4's "fileinto action:" prefix
     ("lmtp(bob@example.test)<3120><pQ2hM3vODmYwDAAAzYq0Xw>: sieve: msgid=<s1@remote.test>: "
      "stored mail into mailbox 'Junk'", "pQ2hM3vODmYwDAAAzYq0Xw", "Junk", "saved"),

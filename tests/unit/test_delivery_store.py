@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from mailops.onhost.delivery import follow, query, store
+from mailops.onhost.delivery import follow, index, query, store
 
 JOURNALS = Path(__file__).resolve().parents[1] / "fixtures" / "journal"
 DEBIAN13 = JOURNALS / "debian13.jsonl"
+DEBIAN12 = JOURNALS / "debian12.jsonl"
 
 
 def lines_of(path: Path) -> list[str]:
@@ -30,8 +31,8 @@ def db(tmp_path):
     conn.close()
 
 
-def index(conn, lines, subjects=False):
-    return follow.index_lines(conn, store.Indexer(conn, subjects=subjects), lines)
+def feed(conn, lines, subjects=False):
+    return follow.index_lines(conn, index.Indexer(conn, subjects=subjects), lines)
 
 
 def rows_for(conn, recipient):
@@ -40,7 +41,7 @@ def rows_for(conn, recipient):
 
 def test_a_real_journal_gives_each_recipient_its_state(db):
     _, conn = db
-    index(conn, lines_of(DEBIAN13))
+    feed(conn, lines_of(DEBIAN13))
     sent, = rows_for(conn, "someone@remote.test")[-1:]
     assert (sent["state"], sent["direction"], sent["relay"], sent["dkim_selector"]) == \
         ("sent", "out", "mx.remote.test[10.231.4.20]:25", "s202612a")
@@ -59,9 +60,25 @@ def test_a_real_journal_gives_each_recipient_its_state(db):
         [("delivered", "INBOX", "in", "x@remote.test")]
 
 
+def test_debian_12_dovecot_logging_after_postfix_still_files_the_folder(db):
+    """On Debian 12 Dovecot 2.3's log line for bob arrived after Postfix's (captured)."""
+    _, conn = db
+    feed(conn, lines_of(DEBIAN12))
+    lines = [json.loads(line)["MESSAGE"] for line in lines_of(DEBIAN12)]
+    postfix_first = next(i for i, m in enumerate(lines) if "9AA042DC4D8: to=<bob@" in m)
+    dovecot_later = next(i for i, m in enumerate(lines) if "iHN3KEzRDmsxLQAAh60xbQ>" in m)
+    assert postfix_first < dovecot_later
+    row, = [r for r in rows_for(conn, "bob@example.test") if r["queue_id"] == "9AA042DC4D8"]
+    assert (row["state"], row["folder"]) == ("delivered", "INBOX")
+    events = query.trace(conn, "9AA042DC4D8")
+    assert [e["program"] for e in events].count("dovecot") == 1
+    refused, = rows_for(conn, "refused@remote.test")
+    assert refused["state"] == "bounced" and refused["attempts"] == 2
+
+
 def test_an_alias_expands_to_rows_per_mailbox_each_with_its_folder(db):
     _, conn = db
-    index(conn, lines_of(DEBIAN13))
+    feed(conn, lines_of(DEBIAN13))
     rows = query.messages(conn, recipient="sales@example.test")
     assert sorted((r["recipient"], r["folder"]) for r in rows) == \
         [("alice@example.test", "INBOX"), ("bob@example.test", "INBOX")]
@@ -71,7 +88,7 @@ def test_an_alias_expands_to_rows_per_mailbox_each_with_its_folder(db):
 
 def test_trace_links_a_bounce_to_its_notification(db):
     _, conn = db
-    index(conn, lines_of(DEBIAN13))
+    feed(conn, lines_of(DEBIAN13))
     events = query.trace(conn, "7608E2BC023")
     assert {e["queue_id"] for e in events} == {"7608E2BC023", "14B5F2BC034"}
     states = [e["state"] for e in events if e["queue_id"] == "7608E2BC023" and e["state"]]
@@ -91,16 +108,16 @@ def test_a_restart_at_any_line_neither_misses_nor_double_counts(tmp_path, cut):
     cursor. Stopping after any line gives the same log as one uninterrupted run."""
     lines = lines_of(DEBIAN13)
     whole = store.connect(str(tmp_path / "whole.sqlite3"))
-    index(whole, lines)
+    feed(whole, lines)
     path = str(tmp_path / "restarted.sqlite3")
     first = store.connect(path)
-    index(first, lines[:cut])
+    feed(first, lines[:cut])
     first.close()
     again = store.connect(path)
     cursor = store.cursor(again)
     position = next(i for i, line in enumerate(lines) if json.loads(line)["__CURSOR"] == cursor)
     assert position == cut - 1
-    index(again, lines[position + 1:])
+    feed(again, lines[position + 1:])
     assert query.messages(again) == query.messages(whole)
     assert query.trace(again, "waiting@remote.test") == query.trace(whole, "waiting@remote.test")
 
@@ -108,10 +125,10 @@ def test_a_restart_at_any_line_neither_misses_nor_double_counts(tmp_path, cut):
 def test_a_failed_batch_stores_neither_its_rows_nor_its_cursor(db):
     _, conn = db
     lines = lines_of(DEBIAN13)
-    index(conn, lines[:10])
+    feed(conn, lines[:10])
     before = (store.cursor(conn), query.messages(conn))
 
-    class Broken(store.Indexer):
+    class Broken(index.Indexer):
         def apply(self, f):
             super().apply(f)
             if f.kind == "delivery":
@@ -135,7 +152,7 @@ SUBJECT = ("AB12CD34EF: info: header Subject: Salary review from unknown[10.231.
 @pytest.mark.parametrize("kept", [False, True])
 def test_subjects_are_kept_only_when_the_inventory_says_so(db, kept):
     _, conn = db
-    index(conn, [j(T0, "postfix/smtpd", "AB12CD34EF: client=unknown[10.231.4.1], "
+    feed(conn, [j(T0, "postfix/smtpd", "AB12CD34EF: client=unknown[10.231.4.1], "
                  "sasl_method=PLAIN, sasl_username=alice@example.test"),
                  j(T0 + 1, "postfix/cleanup", SUBJECT)], subjects=kept)
     row, = query.messages(conn)
@@ -160,14 +177,14 @@ def sieve_lines(second: str) -> list[str]:
 
 def test_sieve_fileinto_junk_is_delivered_to_junk(db):
     _, conn = db
-    index(conn, sieve_lines("fileinto action: stored mail into mailbox 'Junk'"))
+    feed(conn, sieve_lines("fileinto action: stored mail into mailbox 'Junk'"))
     row, = query.messages(conn)
     assert (row["state"], row["folder"]) == ("delivered", "Junk")
 
 
 def test_a_sieve_discard_stays_discarded_although_dovecot_answered_250(db):
     _, conn = db
-    index(conn, sieve_lines("marked message to be discarded if not explicitly delivered "
+    feed(conn, sieve_lines("marked message to be discarded if not explicitly delivered "
                             "(discard action)"))
     row, = query.messages(conn)
     assert row["state"] == "discarded"
@@ -177,7 +194,7 @@ def test_dovecot_logging_after_postfix_still_gives_the_folder(db):
     _, conn = db
     lines = sieve_lines("stored mail into mailbox 'Junk'")
     lines[3], lines[4] = lines[4], lines[3]  # Dovecot's log process can be late
-    index(conn, lines)
+    feed(conn, lines)
     row, = query.messages(conn)
     assert (row["state"], row["folder"]) == ("delivered", "Junk")
 
@@ -191,7 +208,7 @@ def test_a_reused_queue_id_is_a_new_message(db):
     second = [j(T0 + 10, "postfix/pickup", "AAAAAA1111: uid=0 from=<bob@example.test>"),
               j(T0 + 11, "postfix/smtp", "AAAAAA1111: to=<a@remote.test>, relay=none, "
                 "delay=1, delays=0/0/1/0, dsn=4.4.1, status=deferred (timeout)")]
-    index(conn, first + second)
+    feed(conn, first + second)
     rows = query.messages(conn)
     assert [(r["sender"], r["state"], r["attempts"]) for r in rows] == \
         [("bob@example.test", "deferred", 1), ("alice@example.test", "sent", 1)]
@@ -199,7 +216,7 @@ def test_a_reused_queue_id_is_a_new_message(db):
 
 def test_expiry_bounces_what_was_still_deferred(db):
     _, conn = db
-    index(conn, [j(T0, "postfix/pickup", "BBBBBB2222: uid=0 from=<alice@example.test>"),
+    feed(conn, [j(T0, "postfix/pickup", "BBBBBB2222: uid=0 from=<alice@example.test>"),
                  j(T0 + 1, "postfix/smtp", "BBBBBB2222: to=<gone@remote.test>, relay=none, "
                    "delay=1, delays=0/0/1/0, dsn=4.4.1, status=deferred (connect to "
                    "mx.remote.test[10.231.4.20]:25: Connection refused)"),
@@ -212,7 +229,7 @@ def test_expiry_bounces_what_was_still_deferred(db):
 
 def test_a_queued_message_without_attempts_is_listed_as_queued(db):
     _, conn = db
-    index(conn, [j(T0, "postfix/pickup", "CCCCCC3333: uid=0 from=<alice@example.test>"),
+    feed(conn, [j(T0, "postfix/pickup", "CCCCCC3333: uid=0 from=<alice@example.test>"),
                  j(T0 + 1, "postfix/qmgr", "CCCCCC3333: from=<alice@example.test>, size=1, "
                    "nrcpt=2 (queue active)")])
     row, = query.messages(conn, state="queued")
@@ -221,7 +238,7 @@ def test_a_queued_message_without_attempts_is_listed_as_queued(db):
 
 def test_old_messages_are_pruned_with_their_timeline(db):
     _, conn = db
-    index(conn, lines_of(DEBIAN13))
+    feed(conn, lines_of(DEBIAN13))
     newest = max(r["updated_at"] for r in query.messages(conn))
     assert store.prune(conn, T0 * 2) > 0
     assert query.messages(conn) == [] and query.trace(conn, "7608E2BC023") == []
@@ -231,7 +248,7 @@ def test_old_messages_are_pruned_with_their_timeline(db):
 
 def test_filters_and_since(db):
     _, conn = db
-    index(conn, lines_of(DEBIAN13))
+    feed(conn, lines_of(DEBIAN13))
     everything = query.messages(conn)
     assert [r["updated_at"] for r in everything] == sorted(
         (r["updated_at"] for r in everything), reverse=True)

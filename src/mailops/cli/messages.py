@@ -45,9 +45,15 @@ def messages(
     """Messages on every host, newest first: one line per message and recipient with its
     state and the other side's last reply."""
     from ..delivery import fetch
+    from ..onhost.delivery.query import since_us
 
     if state is not None and state not in fetch.STATES:
         _fail(f"--state: found {state!r}; expected one of {_STATES}", 2)
+    if since is not None:
+        try:
+            since_us(since)  # the hosts parse it the same way; refuse it before asking them
+        except ValueError as e:
+            _fail(str(e), 2)
     try:
         rows = fetch.messages(_hosts(inventory), since=since,
                               sender=_address_or_domain(sender, "--from"),

@@ -7,6 +7,7 @@ standard library only:
   -> the fact it states, or nothing;
 - :mod:`.store` — the SQLite database (WAL): messages, one delivery per recipient,
   the timeline of events, and the journal cursor, written in one transaction;
+- :mod:`.index` — each fact applied to those tables;
 - :mod:`.follow` — the service: ``journalctl --follow`` from the stored cursor,
   indexed in batches, old rows pruned;
 - :mod:`.query` — ``python3 -S -m mailops_host messages|trace`` (what ``mailops

@@ -21,7 +21,7 @@ import subprocess
 import threading
 import time
 
-from . import store
+from . import index, store
 from .parse import parse
 
 JOURNALCTL = "/usr/bin/journalctl"
@@ -49,7 +49,7 @@ def journal_argv(cursor: str | None, since_us: int, journalctl: str = JOURNALCTL
     return [*argv, *MATCHES]
 
 
-def index_lines(conn, indexer: store.Indexer, lines: list[bytes | str]) -> int:
+def index_lines(conn, indexer: index.Indexer, lines: list[bytes | str]) -> int:
     """Index journal JSON lines in one transaction with the last line's cursor; the
     number of facts found. A line that is not JSON (never written by journalctl) is
     skipped, its cursor unknown."""
@@ -78,7 +78,7 @@ def follow(db: str, *, retention_days: int = 30, subjects: bool = False,
            journalctl: str = JOURNALCTL, clock=time.time) -> dict:
     """Run until journalctl ends (then an error for systemd to restart on)."""
     conn = store.connect(db)
-    indexer = store.Indexer(conn, subjects=subjects)
+    indexer = index.Indexer(conn, subjects=subjects)
     retention_us = retention_days * DAY_US
     since_us = int(clock() * 1_000_000) - retention_us
     argv = journal_argv(store.cursor(conn), since_us, journalctl)
