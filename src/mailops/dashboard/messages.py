@@ -8,10 +8,10 @@ value is shown next to its field and nothing is fetched for it.
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 from ..delivery.fetch import STATES
 from ..inventory import is_address
+from ..onhost.delivery.query import since_us
 from . import charts
 from .web import Request, Response, attempt, page
 
@@ -20,31 +20,16 @@ DEFAULT_LIMIT, MAX_LIMIT = 200, 5000
 CHART_LIMIT = 100_000  # rows read for the charts: every message of the window
 
 
-AGE = re.compile(r"^\d+[hd]$")  # "2h", "7d": what `mailops messages --since` takes too
-
-
-def since_value(text: str) -> str:
-    """An age ("2h", "7d"), or a date or date-time (ISO 8601, UTC unless it names an
-    offset) as UTC text."""
-    if AGE.match(text):
-        return text
-    when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if when.tzinfo is not None:
-        when = when.astimezone(dt.UTC).replace(tzinfo=None)
-    return when.strftime("%Y-%m-%dT%H:%M:%S+00:00")
-
-
 def filters(request: Request) -> tuple[dict, dict[str, str]]:
     """(keyword arguments for fetch.messages, {field: what is wrong with it})."""
     out: dict = {}
     errors: dict[str, str] = {}
     if since := request.arg("since"):
         try:
-            out["since"] = since_value(since)
-        except ValueError:
-            errors["since"] = (f"found {since!r}; expected an age such as 2h or 7d, a date "
-                               "such as 2026-05-01 or a date-time such as 2026-05-01T12:00 "
-                               "(UTC)")
+            since_us(since)  # the hosts parse it the same way; refuse it before asking them
+            out["since"] = since
+        except ValueError as e:
+            errors["since"] = str(e).removeprefix("--since: ")
     for name, key in (("from", "sender"), ("to", "recipient")):
         if value := request.arg(name).lower():
             if is_address(value) or (value.startswith("@") and "." in value):
