@@ -285,3 +285,19 @@ def test_the_command_prints_the_url_once_and_serves_it(tmp_path):
         proc.terminate()
         out, err = proc.communicate(timeout=10)
     assert url not in out and "token=" not in out + err  # printed once, never logged
+
+
+def test_a_port_in_use_or_a_bad_inventory_is_refused_naming_it(tmp_path):
+    mailops = str(Path(sys.executable).with_name("mailops"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = subprocess.run([mailops, "dashboard", "-i", str(INVENTORY), "--port", str(port)],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stdout == ""
+    assert f"--port {port}: cannot listen on 127.0.0.1:{port} (Address already in use)" in r.stderr
+    r = subprocess.run([mailops, "dashboard", "-i", str(tmp_path / "missing.py")],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stdout == ""
+    assert "missing.py: found no such file; expected a pyinfra inventory" in r.stderr
