@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from labtools import REPO, on
+from playwright.sync_api import sync_playwright
 
 pytestmark = pytest.mark.lab
 
@@ -55,8 +56,10 @@ def artifacts(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"found no {CHROMIUM}; expected Debian's chromium package "
+                    "(`apt-get install chromium`, as .ci/setup does)")
+    with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
