@@ -12,7 +12,18 @@ from pyinfra import host, inventory
 from mailops.dkim.plan import SIGN_WITH_DATA, signing_plan
 from mailops.inventory import for_deploy
 from mailops.services import release
-from tasks import base, bounce, dovecot, milter_watchdog, mta_sts, opendkim, postfix, relay, tls
+from tasks import (
+    base,
+    bounce,
+    delivery_log,
+    dovecot,
+    milter_watchdog,
+    mta_sts,
+    opendkim,
+    postfix,
+    relay,
+    tls,
+)
 from tasks.status_mail import configure as configure_status_mail
 
 mail = for_deploy(inventory)
@@ -36,6 +47,8 @@ bounce.configure(settings)  # before Postfix, whose config names its user, hook 
 # A hung OpenDKIM (socket open, no answers) is restarted by a timer; its probe is the
 # host package's milter client, which bounce.configure installs.
 milter_watchdog.configure(settings, dkim_plan)
+# The delivery log is the host package's service too (and reads what Postfix logs).
+delivery_log.configure(settings)
 relay.configure(settings)  # before Postfix, whose relay services read its files
 postfix.configure(settings)
 # Last: the status mail watches every unit the tasks above keep running.

@@ -43,6 +43,9 @@ MAILOPS = {
     #   "relay": {"host": "email-smtp.eu-west-1.amazonaws.com", "port": 587,
     #             "username_env": "MAILOPS_RELAY_USER",
     #             "password_env": "MAILOPS_RELAY_PASSWORD", "spf_include": "amazonses.com"},
+    # The per-message delivery log (`mailops messages`, `trace`): kept 30 days; subjects
+    # are personal data and stay out unless turned on.
+    "delivery_log": {"retention_days": 30, "subjects": False},
     "message_size_limit": "50M",
     "default_quota": "2G",
     "domains": {

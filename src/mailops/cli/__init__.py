@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import typer
 
-from . import bounces, check, dkim, dns, lab, passwords
+from . import bounces, check, dkim, dns, lab, messages, passwords
+from . import dashboard as dashboard_cli
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -23,6 +24,10 @@ app.add_typer(bounces.app, name="bounces")
 app.add_typer(bounces.suppression_app, name="suppression")
 app.command("hash-password")(passwords.hash_password)
 app.command("check")(check.check)
+app.command("messages")(messages.messages)
+app.command("trace")(messages.trace)
+app.command("send-test")(messages.send_test)
+app.command("dashboard")(dashboard_cli.dashboard)
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PlainValidator,
     PrivateAttr,
     Tag,
     field_validator,
@@ -52,6 +53,7 @@ from .types import (
     PasswordHash,
     Size,
     Whole,
+    fail,
 )
 
 DKIM_ALGORITHMS = ("rsa-2048", "rsa-3072", "rsa-4096", "ed25519")
@@ -284,6 +286,26 @@ class StatusMail(_Model):
     dnsbl: Annotated[tuple[DnsName, ...], List] | None = None
 
 
+# --------------------------------------------------------------------------- delivery log
+
+
+def _boolean(value):
+    if not isinstance(value, bool):
+        raise fail("True or False")
+    return value
+
+
+class DeliveryLog(_Model):
+    """``delivery_log``: the per-message log on the host (`mailops messages`, `trace`)."""
+
+    # Days a message stays in the log after it was last seen; older rows are pruned.
+    retention_days: Whole(1, 3650) = 30
+    # Keep each message's Subject. Off by default: subjects are personal data (GDPR
+    # art. 5(1)(c), data minimisation). On, Postfix logs the Subject header of every
+    # message (a header_checks INFO rule, header_checks(5)) and the log keeps it.
+    subjects: Annotated[bool, PlainValidator(_boolean)] = False
+
+
 # --------------------------------------------------------------------------- one host
 
 
@@ -344,6 +366,8 @@ class MailSettings(_Model):
                                  "port, such as 192.0.2.53, 192.0.2.53:5353 or "
                                  "[2001:db8::53]:53") from None
         return value
+    # The per-message delivery log: retention and whether subjects are kept.
+    delivery_log: DeliveryLog = DeliveryLog()
     # A smarthost every hosted domain sends through (unless it sets its own relay or
     # "direct"); None (default): deliver directly to the recipients' MX hosts.
     relay: Relay | None = None

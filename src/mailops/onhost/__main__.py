@@ -9,7 +9,12 @@ Commands (each prints one JSON object on stdout: ``{"result": …}``, exit 0, or
 - ``new-secret PATH`` — write a fresh VERP secret to PATH (mode 0600, never shown);
 - ``remove-key KEYFILE KEYTABLE`` — remove a retired DKIM key (dkimkeys.py);
 - ``milter-probe SOCKET DOMAIN [HOSTNAME]`` — have OpenDKIM sign a probe (milter.py);
-- ``status-mail [--dry-run] [--force]`` — the daily status mail (status/).
+- ``status-mail [--dry-run] [--force]`` — the daily status mail (status/);
+- ``messages --json [--since …] [--from A] [--to A] [--state S] [--limit N]`` and
+  ``trace ID --json`` — the delivery log (delivery/query.py; plain lines without
+  ``--json``);
+- ``delivery-log --db PATH [--retention-days N] [--subjects]`` — the delivery log
+  service itself, run by systemd until stopped (delivery/follow.py).
 """
 
 import json
@@ -35,6 +40,12 @@ def _run(argv):
     if command == "remove-key" and len(args) == 2:
         from .dkimkeys import remove_key
         return remove_key(*args)
+    if command in ("messages", "trace"):
+        from .delivery.query import command as query
+        return query(command, args)
+    if command == "delivery-log":
+        from .delivery.follow import command as service
+        return service(args)
     if command == "milter-probe":
         from .milter import command as probe
         return probe(args)
@@ -49,6 +60,9 @@ def main(argv=None):
         out = _run(sys.argv[1:] if argv is None else argv)
     except Exception as exc:  # noqa: BLE001 - reported to the caller as data
         out = {"error": f"{type(exc).__name__}: {exc}"}
+    if "text" in out:  # a person's lines, not JSON
+        sys.stdout.write("".join(f"{line}\n" for line in out["text"]))
+        return 0
     sys.stdout.write(json.dumps(out) + "\n")
     return 1 if "error" in out else 0
 

@@ -32,8 +32,10 @@ _BOUNCE_INIT = b'"""The bounce modules of mailops, as the hook imports them on t
 @cache
 def package_files() -> dict[str, bytes]:
     """Path inside the package -> content, VERSION included."""
-    files = {p.relative_to(_SRC / "onhost").as_posix(): p.read_bytes()
-             for p in sorted((_SRC / "onhost").rglob("*.py"))}  # subpackages too
+    root = _SRC / "onhost"
+    # The package's own modules and subpackages (e.g. delivery/), no caches.
+    files = {p.relative_to(root).as_posix(): p.read_bytes()
+             for p in sorted(root.rglob("*.py")) if "__pycache__" not in p.parts}
     files["bounce/__init__.py"] = _BOUNCE_INIT
     for m in BOUNCE_HOOK_MODULES:
         files[f"bounce/{m}.py"] = (_SRC / "bounce" / f"{m}.py").read_bytes()

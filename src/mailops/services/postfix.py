@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..inventory import MailSettings
-from . import bounce, mta_sts, relay, tls
+from . import bounce, delivery_log, mta_sts, relay, tls
 from .paths import (
     AUTH_SOCKET,
     LMTP_SOCKET,
@@ -43,7 +43,9 @@ MAPS = ("virtual_mailbox_domains", "virtual_mailbox_maps", "virtual_alias_maps",
         # the bounce pipeline (services/bounce.py):
         "transport", "bounce_recipients", "bounce_senders", "suppression.cf",
         # who may be written to at the host name; the null sender on submission
-        "local_recipients", "submission_sender_access")
+        "local_recipients", "submission_sender_access",
+        # header_checks that log subjects for the delivery log (services/delivery_log.py)
+        "subject_logging")
 
 # The check a staged configuration must pass before it goes live ({stage}: the staging
 # root that mirrors /). postfix(1) -c reads main.cf and master.cf from that directory;
@@ -211,4 +213,5 @@ def postfix_context(settings: MailSettings) -> dict[str, Any]:
         "mta_sts_resolver": mta_sts.MTA_STS_RESOLVER,  # outbound MTA-STS (RFC 8461 §5)
         **bounce.bounce_context(settings, mailboxes(settings)),
         **relay.relay_context(settings),  # outbound through relays (smarthosts)
+        **delivery_log.postfix_context(settings),  # subjects logged, when kept
     }
