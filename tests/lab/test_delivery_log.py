@@ -330,8 +330,8 @@ def test_subjects_are_logged_only_while_the_inventory_keeps_them(lab, lab_dns, l
         "MAILOPS['delivery_log'] = {'retention_days': 30, 'subjects': True}\n")
     kept_to, dropped_to = fresh("subject"), fresh("nosubject")
     try:
-        on_ = deploy(str(inventory))
-        assert on_.returncode == 0 and on_.errors == 0, on_.output[-4000:]
+        turned_on = deploy(str(inventory))
+        assert turned_on.returncode == 0 and turned_on.errors == 0, turned_on.output[-4000:]
         assert "--subjects" in on("mx1", "systemctl show -p ExecStart --value "
                                          "mailops-delivery-log").stdout
         msg, token = new_message(USER, kept_to)
