@@ -318,3 +318,32 @@ def test_a_client_refused_after_data_is_never_logged_as_sent(lab, lab_dns, lab_e
     row = only(wait_rows(lab_env, f"the refused message to {to}", "--to", to,
                          until=lambda r: bool(r)))
     assert row["state"] == "rejected" and "not owned by user" in row["reply"]
+
+
+def test_subjects_are_logged_only_while_the_inventory_keeps_them(lab, lab_dns, lab_env,
+                                                                tmp_path):
+    from labtools import deploy
+
+    inventory = tmp_path / "subjects.py"
+    inventory.write_text(
+        f"exec(open({str(REPO / 'inventories/lab.py')!r}).read())\n"
+        "MAILOPS['delivery_log'] = {'retention_days': 30, 'subjects': True}\n")
+    kept_to, dropped_to = fresh("subject"), fresh("nosubject")
+    try:
+        turned_on = deploy(str(inventory))
+        assert turned_on.returncode == 0 and turned_on.errors == 0, turned_on.output[-4000:]
+        assert "--subjects" in on("mx1", "systemctl show -p ExecStart --value "
+                                         "mailops-delivery-log").stdout
+        msg, token = new_message(USER, kept_to)
+        submit(lab, USER, msg)
+        row = only(wait_rows(lab_env, f"{kept_to} sent", "--to", kept_to,
+                             until=lambda r: r and r[0]["state"] == "sent"))
+        assert row["subject"] == f"lab test {token}"
+    finally:
+        back = deploy()
+        assert back.returncode == 0 and back.errors == 0, back.output[-4000:]
+    assert on("mx1", "postconf -h header_checks").stdout.strip() == ""
+    send(lab, dropped_to)
+    row = only(wait_rows(lab_env, f"{dropped_to} sent", "--to", dropped_to,
+                         until=lambda r: r and r[0]["state"] == "sent"))
+    assert row["subject"] is None

@@ -95,15 +95,17 @@ def trace(
     if not events:
         _fail(f"found nothing for {ident!r} in the delivery log of any host; expected a "
               "queue id, a Message-ID or an address seen within the log's retention")
-    current = None
+    # One block per message (a bounce's notification is a message of its own), in the
+    # order they began; each block in time order.
+    groups: dict[tuple, list[dict]] = {}
     for e in events:
-        key = (e["host"], e["queue_id"], e["message_id"])
-        if key != current:
-            current = key
-            typer.echo(f"{e['host']} {e['queue_id'] or 'NOQUEUE'}  "
-                       f"{e['message_id'] or '(no Message-ID)'}  from <{e['sender'] or ''}>")
-        state = f" [{e['state']}]" if e["state"] else ""
-        typer.echo(f"  {e['time'][11:23]} {e['program']:<18} {e['text']}{state}")
+        groups.setdefault((e["host"], e["queue_id"], e["message_id"]), []).append(e)
+    for (host, qid, message_id), block in groups.items():
+        typer.echo(f"{host} {qid or 'NOQUEUE'}  {message_id or '(no Message-ID)'}  "
+                   f"from <{block[0]['sender'] or ''}>")
+        for e in block:
+            state = f" [{e['state']}]" if e["state"] else ""
+            typer.echo(f"  {e['time'][11:23]} {e['program']:<18} {e['text']}{state}")
 
 
 def send_test(
