@@ -32,7 +32,8 @@ _BOUNCE_INIT = b'"""The bounce modules of mailops, as the hook imports them on t
 @cache
 def package_files() -> dict[str, bytes]:
     """Path inside the package -> content, VERSION included."""
-    files = {p.name: p.read_bytes() for p in sorted((_SRC / "onhost").glob("*.py"))}
+    files = {p.relative_to(_SRC / "onhost").as_posix(): p.read_bytes()
+             for p in sorted((_SRC / "onhost").rglob("*.py"))}  # subpackages too
     files["bounce/__init__.py"] = _BOUNCE_INIT
     for m in BOUNCE_HOOK_MODULES:
         files[f"bounce/{m}.py"] = (_SRC / "bounce" / f"{m}.py").read_bytes()
