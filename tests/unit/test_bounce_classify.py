@@ -168,3 +168,16 @@ def test_a_rule_pattern_is_only_compiled_when_its_required_words_are_in_the_text
     assert required_literal(r"exceed\w* .{0,30}quota") == "exceed"
     assert required_literal(r"a|b") == ""  # no single word is required: always tried
     assert required_literal(r"(?<!delivery temporarily )suspended") == "suspended"
+
+
+def test_the_host_package_carries_the_rule_tables_flattened_as_the_hook_would_flatten_them():
+    # The hook reads them from the package instead of scanning every pattern per bounce;
+    # built from the same rules, they must be what classify computes.
+    from mailops.bounce import classify
+    from mailops.services import onhost
+
+    namespace: dict = {}
+    exec(onhost.package_files()["bounce/rules_flat.py"], namespace)
+    assert set(namespace["FLAT"]) == set(classify.TABLES)
+    for name in classify.TABLES:
+        assert namespace["FLAT"][name] == classify._flatten(name)

@@ -120,10 +120,12 @@ class Message:
         if not delimiters:
             return []
         parts = []
-        for (start, _end, _close), (nxt, _e, _c) in zip(delimiters, delimiters[1:] +
-                                                         [(len(body), 0, True)], strict=True):
-            if _close:
+        for (start, _at, close), (_n, nxt, _c) in zip(delimiters, delimiters[1:] +
+                                                       [(len(body), len(body), True)],
+                                                       strict=True):
+            if close:
                 break
+            # Up to where the next delimiter line starts (RFC 2046 §5.1.1).
             chunk = body[start:nxt]
             # The line break before a delimiter belongs to the delimiter.
             if chunk.endswith(b"\r\n"):
@@ -138,7 +140,7 @@ class Message:
 
 
 def _delimiters(body: bytes, boundary: str | None) -> list[tuple[int, int, bool]]:
-    """(start of the part after it, end, is-close) for each delimiter line.
+    """(start of the part after it, start of the line, is-close) for each delimiter line.
 
     The declared boundary if the body uses it; else the one the body really
     uses (the delimiter line that recurs), as mail readers do.
@@ -147,7 +149,7 @@ def _delimiters(body: bytes, boundary: str | None) -> list[tuple[int, int, bool]
     for m in _DELIMITER_RE.finditer(body):
         token = m.group(1)
         after = m.end() + (1 if body[m.end():m.end() + 1] == b"\n" else 0)
-        found.setdefault(token, []).append((after, m.end(), bool(m.group(2))))
+        found.setdefault(token, []).append((after, m.start(), bool(m.group(2))))
     if boundary is not None:
         declared = boundary.encode("utf-8", "surrogateescape")
         if declared in found:

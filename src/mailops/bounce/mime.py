@@ -274,8 +274,25 @@ _CUT_RE = lazy(
 )
 
 
+# What every match of _CUT_RE contains (lowercase): a dashed rule AND one of its words,
+# or one of its fixed sentences. A text without them has no cut, and the long pattern
+# is neither compiled nor run for it (most bounce hook runs).
+_CUT_RULE = str.maketrans(dict.fromkeys("-=*_|>#", "\0"))  # [-=*_|>#]{2,} -> "\0\0"
+_CUT_WORDS = ("original", "returned", "unsent", "copy of", "header", "message text",
+              "forwarded message", "attach", "source mail", "end of message")
+_CUT_SENTENCES = ("original message", "included is a copy", "message headers follow",
+                  "your message reads", "lines of your original", "line is a copy")
+
+
+def _may_cut(text: str) -> bool:
+    lower = text.lower()
+    if any(s in lower for s in _CUT_SENTENCES):
+        return True
+    return any(w in lower for w in _CUT_WORDS) and "\0\0" in text.translate(_CUT_RULE)
+
+
 @functools.lru_cache(maxsize=16)  # the dispatcher, the DSN and the legacy parser all ask
 def report_text_only(text: str) -> str:
     """The report text up to where the copy of the original message starts."""
-    m = _CUT_RE.search(text)
+    m = _CUT_RE.search(text) if _may_cut(text) else None
     return text[: m.start()] if m else text
