@@ -181,3 +181,20 @@ def test_the_host_package_carries_the_rule_tables_flattened_as_the_hook_would_fl
     assert set(namespace["FLAT"]) == set(classify.TABLES)
     for name in classify.TABLES:
         assert namespace["FLAT"][name] == classify._flatten(name)
+
+
+def test_a_rule_is_tried_only_when_every_plain_word_it_needs_is_in_the_text():
+    from mailops.bounce.classify import required_literals
+
+    assert required_literals(r"mailbox (?:is )?full") == ("mailbox ", "full")
+    assert required_literals(r"user'?s? (?:mailbox|inbox) .{0,20}full") == ("full", "user", " ")
+    assert required_literals(r"(?<!delivery temporarily )suspended") == ("suspended",)
+    assert required_literals(r"a|b") == ()
+
+
+def test_a_status_field_is_checked_as_the_status_pattern_would_check_it():
+    from mailops.bounce.classify import STATUS_RE, _is_status
+
+    for value in ("5.1.1", "4.4.7", "5.7.26", "5.123.123", "2.0.0", "5.1", "5.1.1 ",
+                  "5.1.1000", "5..1", "x.1.1", "5.1.x", "", "5.١.1", "55.1.1"):
+        assert _is_status(value) == bool(STATUS_RE.fullmatch(value)), value

@@ -230,10 +230,10 @@ def _content_type(value: str | None) -> tuple[str, dict[str, str]]:
         raw = raw.strip()
         if raw.startswith('"'):
             raw = raw[1:-1] if raw.endswith('"') and len(raw) > 1 else raw[1:]
-            raw = re.sub(r"\\(.)", r"\1", raw)
+            raw = re.sub(r"\\(.)", r"\1", raw) if "\\" in raw else raw
         name = name.lower().rstrip("*")
         params.setdefault(name, raw)
-    if "boundary" not in params:
+    if "boundary" not in params and "boundary" in value.lower():
         m = re.search(r'boundary\s*=\s*"?([^";\s]+)', value, re.I)
         if m:
             params["boundary"] = m.group(1)

@@ -78,7 +78,7 @@ _CHARSET_ALIASES = {
 }
 # ISO-2022-JP (RFC 1468) announces itself with escape sequences, so text that
 # declares no charset (or a wrong one) can still be recognised.
-_ISO2022JP_RE = re.compile(rb"\x1b(?:\$[@B(]|\([BJI])")
+_ISO2022JP_RE = lazy(rb"\x1b(?:\$[@B(]|\([BJI])")
 
 
 def _decode_bytes(raw: bytes, charset: str | None) -> str:
