@@ -119,6 +119,11 @@ def test_a_refusal_of_our_sender_or_our_host_is_not_about_the_recipient():
     ("failed", "5.0.0", "all hosts have been failing for a long time and were last tried",
      "expired"),
     ("failed", "4.5.0", "", "expired"),
+    # The MTA says it retried for hours and stopped: the lookup it kept failing on is
+    # why it retried, not a dead domain (which would suppress at once).
+    ("failed", "5.1.2", "Delivery to the following recipients was aborted after 5.0 "
+     "hour(s): Routing: Could not find a gateway for someone@example.co.jp", "expired"),
+    ("failed", "5.0.0", "host mx.example.net not found: retry timeout exceeded", "expired"),
     # Still retrying: the network, not the queue lifetime.
     ("delayed", "4.4.1", "connect to mx.example.com[192.0.2.1]:25: Connection timed out",
      "networkerror"),
