@@ -211,3 +211,15 @@ def test_a_part_ends_where_the_next_delimiter_line_starts():
            b"second part\n--XyZ--\nepilogue\n")
     parts = message.from_bytes(raw).get_payload()
     assert [p.get_payload() for p in parts] == ["first part", "second part"]
+
+
+def test_japanese_text_under_a_sibling_encodings_label_is_decoded_not_mangled():
+    # Japanese carriers label EUC-JP (or Shift_JIS) text "iso-2022-jp": the text rules
+    # must see the Japanese words, not Western mojibake.
+    from mailops.bounce import message, mime
+
+    words = "メールボックスがいっぱいです"
+    for codec in ("euc_jp", "cp932"):
+        raw = (b"Content-Type: text/plain; charset=iso-2022-jp\n\n"
+               + words.encode(codec) + b"\n")
+        assert mime.part_text(message.from_bytes(raw)).strip() == words

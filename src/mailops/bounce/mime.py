@@ -76,6 +76,11 @@ _CHARSET_ALIASES = {
     "iso-8859-1": "cp1252", "us-ascii": "cp1252", "ascii": "cp1252", "uft-8": "utf-8",
     "utf8": "utf-8", "iso-2022-jp": "iso2022_jp_ext", "x-unknown": "",
 }
+# Multi-byte encodings of the same script that mailers write under each other's label
+# (Japanese carriers send EUC-JP or Shift_JIS text labelled ISO-2022-JP): tried, strictly,
+# after the label and UTF-8 fail and before the Western fallback would turn the text into
+# mojibake no rule can read.
+_SIBLINGS = {"iso2022_jp_ext": ("euc_jp", "cp932"), "euc_jp": ("cp932",), "cp932": ("euc_jp",)}
 # ISO-2022-JP (RFC 1468) announces itself with escape sequences, so text that
 # declares no charset (or a wrong one) can still be recognised.
 _ISO2022JP_RE = lazy(rb"\x1b(?:\$[@B(]|\([BJI])")
@@ -86,7 +91,7 @@ def _decode_bytes(raw: bytes, charset: str | None) -> str:
     ISO-2022-JP when its escapes show; never raises (cp1252, then latin-1)."""
     label = (charset or "").strip().strip('"').lower()
     label = _CHARSET_ALIASES.get(label, label)
-    tries = [label, "utf-8"]
+    tries = [label, "utf-8", *_SIBLINGS.get(label, ())]
     if b"\x1b" in raw and _ISO2022JP_RE.search(raw):
         tries.insert(0, "iso2022_jp_ext")
     for cs in tries:
