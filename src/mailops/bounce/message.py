@@ -19,9 +19,8 @@ import re
 MAX_DEPTH = 8  # nested multiparts and returned messages
 MAX_PARTS = 500  # a MIME bomb is not a bounce
 
-_HEADER_LINE_RE = re.compile(rb"[!-9;-~]+[ \t]*:")
-_BLANK_LINE_RE = re.compile(rb"\n\r?\n")
-_FIELD_SPLIT_RE = re.compile(rb"\r?\n(?![ \t])")
+# RFC 5322 §3.6.8 field names: printable US-ASCII except ":" (deleted by translate).
+_FIELD_NAME = bytes(range(33, 127)).replace(b":", b"")
 _PARAM_RE = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:\\.|[^"\\])*"?|[^;]*)')
 _DELIMITER_RE = re.compile(rb"^--([\x21-\x7e]{1,70}?)(--)?[ \t]*\r?$", re.M)
 
@@ -169,15 +168,14 @@ def _split_head(raw: bytes) -> tuple[list[tuple[str, str]], bytes]:
     if raw.startswith(b"From "):  # an mbox "From " line before the header
         nl = raw.find(b"\n")
         start = len(raw) if nl < 0 else nl + 1
-    m = _BLANK_LINE_RE.search(raw, start)
-    end, body_at = (m.start(), m.end()) if m else (len(raw), len(raw))
+    end, body_at = _blank_line(raw, start)
     if raw[start:start + 1] in (b"\n", b"\r"):  # no header at all
         end = body_at = start + (2 if raw[start:start + 2] == b"\r\n" else 1)
         return [], raw[body_at:]
     # Fast path: split the block into fields at line breaks that do not start
     # a continuation line; when every field is "name: value", that is all.
-    fields = _FIELD_SPLIT_RE.split(raw[start:end].rstrip(b"\r"))
-    if all(_HEADER_LINE_RE.match(f) for f in fields):
+    fields = _fields(raw[start:end].rstrip(b"\r"))
+    if all(_is_field(f) for f in fields):
         headers = []
         for field in fields:
             key, _, rest = field.partition(b":")
@@ -194,7 +192,7 @@ def _split_head(raw: bytes) -> tuple[list[tuple[str, str]], bytes]:
             line = line[:-1]
         if line[:1] in (b" ", b"\t") and name is not None:
             value.append(line)
-        elif _HEADER_LINE_RE.match(line):
+        elif _is_field(line):
             if name is not None:
                 headers.append((name, _text(b"".join(value))))
             key, _, rest = line.partition(b":")
@@ -207,6 +205,41 @@ def _split_head(raw: bytes) -> tuple[list[tuple[str, str]], bytes]:
     if name is not None:
         headers.append((name, _text(b"".join(value))))
     return headers, raw[body_at:]
+
+
+# Header parsing in plain bytes operations: the hook parses one message per process, and
+# compiling patterns for these cost it more than the loops below.
+
+def _blank_line(raw: bytes, start: int) -> tuple[int, int]:
+    """Where the first empty line ("\\n\\n" or "\\n\\r\\n") from ``start`` begins and
+    ends: the header ends there and the body starts after it (len(raw) twice if none)."""
+    lf, crlf = raw.find(b"\n\n", start), raw.find(b"\n\r\n", start)
+    if lf >= 0 and (crlf < 0 or lf < crlf):
+        return lf, lf + 2
+    if crlf >= 0:
+        return crlf, crlf + 3
+    return len(raw), len(raw)
+
+
+def _fields(block: bytes) -> list[bytes]:
+    """The header block cut into fields at line breaks that do not begin a continuation
+    line (RFC 5322 §2.2.3); a fold stays inside its field, a field's own CR is dropped."""
+    fields: list[bytes] = []
+    for line in block.split(b"\n"):
+        if fields and line[:1] in (b" ", b"\t"):
+            fields[-1] += b"\n" + line
+            continue
+        if fields and fields[-1].endswith(b"\r"):
+            fields[-1] = fields[-1][:-1]
+        fields.append(line)
+    return fields
+
+
+def _is_field(line: bytes) -> bool:
+    """``line`` starts with a field name and its colon ("Name:", "Name :")."""
+    name, colon, _ = line.partition(b":")
+    name = name.rstrip(b" \t")
+    return bool(colon and name) and not name.translate(None, _FIELD_NAME)
 
 
 def _text(value: bytes) -> str:

@@ -99,7 +99,7 @@ def _parse(msg: Message, raw: bytes | None, depth: int = 0) -> Report:
     # RFC 5965 §3: a feedback report is multipart/report;
     # report-type=feedback-report with a message/feedback-report part.
     if report_type == "feedback-report" or ctypes & mime.FEEDBACK_TYPES \
-            or _module("arf").is_complaint(parts, subject):
+            or _is_complaint(parts, subject):
         return _module("arf").parse(msg, parts, original_id, subject)
 
     # The human-readable text; a multipart without any delimiter line is
@@ -138,6 +138,28 @@ def _parse(msg: Message, raw: bytes | None, depth: int = 0) -> Report:
     if _module("autoreply").is_autoreply(msg, subject):
         return _module("autoreply").report(msg, original_id, subject)
     return Report(kind="not-bounce", message_id=original_id, subject=subject)
+
+
+_COMPLAINT_SUBJECT_RE = lazy(r"^\s*(?:fw:\s*)?complaint about message", re.I)
+
+
+def _is_complaint(parts, subject: str) -> bool:
+    """A complaint that is not an RFC 5965 report: Microsoft's JMRP (the
+    complained-about message attached, with X-HmXmrOriginalRecipient) and
+    feedback loops that only attach the message under a complaint subject."""
+    # The word first (a substring test): most messages never need the pattern compiled.
+    if "complaint" in subject.lower() and _COMPLAINT_SUBJECT_RE.search(subject):
+        return any(c in mime.ORIGINAL_TYPES for c, _ in parts)
+    for ctype, part in parts:
+        # The field name first (a substring test on the raw part): reading the returned
+        # message's header costs more, and few carry it.
+        if ctype in ("message/rfc822", "message/global") \
+                and b"x-hmxmroriginalrecipient" in part.as_bytes().lower():
+            payload = part.get_payload()
+            if isinstance(payload, list) and payload and isinstance(payload[0], Message) \
+                    and payload[0].get("x-hmxmroriginalrecipient") is not None:
+                return True
+    return False
 
 
 def _attached_report(parts, depth: int) -> Report | None:

@@ -216,14 +216,11 @@ TEXT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         # version links to its help pages.
         r"groups\.google\.", r"google groups",
     )),
-    # The MTA says it retried for a time and stopped: what the last attempt ran into
-    # (a name lookup, a connection) is why it retried, not why the message failed
-    # (RFC 3463 X.4.7, delivery time expired). Before the address and host words.
-    ("expired", (
-        r"aborted after \d+(?:\.\d+)? (?:hour|day|minute)", r"gave up after",
-        r"retry timeout exceeded", r"too long in (?:the )?queue", r"in the queue too long",
-        r"not delivered within", r"queue lifetime",
-    )),
+    # Retried for a time, then stopped (RFC 3463 X.4.7): what the last attempt ran into
+    # is why it retried, not why it failed. So before the address and host words.
+    ("expired", (r"aborted after \d+(?:\.\d+)? (?:hour|day|minute)", r"gave up after",
+                 r"retry timeout exceeded", r"too long in (?:the )?queue",
+                 r"in the queue too long", r"not delivered within", r"queue lifetime")),
     ("hostunknown", (
         r"host (?:or domain name )?(?:unknown|not found)", r"unknown host",
         r"host [\w.-]+ not found",
