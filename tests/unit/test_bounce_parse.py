@@ -223,3 +223,46 @@ def test_japanese_text_under_a_sibling_encodings_label_is_decoded_not_mangled():
         raw = (b"Content-Type: text/plain; charset=iso-2022-jp\n\n"
                + words.encode(codec) + b"\n")
         assert mime.part_text(message.from_bytes(raw)).strip() == words
+
+
+def test_the_scanners_that_spare_the_hook_compiling_patterns_find_what_the_patterns_find():
+    # Each replaces a pattern the hook compiled on every run; seeded random texts made
+    # of the characters each pattern cares about, plus the corpora's bodies.
+    import random
+    import re
+
+    from bounce_corpora import require
+
+    from mailops.bounce import dsn, message, parse
+
+    field = re.compile(rb"[!-9;-~]+[ \t]*:")
+    blank = re.compile(rb"\n\r?\n")
+    split = re.compile(rb"\r?\n(?![ \t])")
+    media = re.compile(r"[a-z0-9][\w.+-]*/[\w.+-]+")
+    code = re.compile(r"^\s*[245]\.\d{1,3}\.\d{1,3}\s*")
+    kind = re.compile(r"\s*[A-Za-z][\w-]*\s*")
+    msgid = re.compile(rb"(?m)^[> \t]*message-id:[ \t]*(?:\r?\n[ \t]+)?(<[^<>\s]{3,250}>)")
+
+    def found(m, group=0):
+        return (m.start(group), m.end(group)) if m else None
+
+    rnd = random.Random(18)
+    for _ in range(20000):
+        b = b"".join(rnd.choice([b"a", b"B", b":", b" ", b"\t", b"\r", b"\n", b"-", b"\xff"])
+                     for _ in range(rnd.randint(0, 12)))
+        assert bool(field.match(b)) == message._is_field(b)
+        assert (found(blank.search(b)) or (len(b), len(b))) == message._blank_line(b, 0)
+        assert split.split(b.rstrip(b"\r")) == message._fields(b.rstrip(b"\r"))
+        t = "".join(rnd.choice("ab0/9.+-_ x;\t5.12é²٣") for _ in range(rnd.randint(0, 12)))
+        m = media.match(t)
+        assert (m.group(0) if m else None) == message._media_type(t)
+        assert code.sub("", t) == dsn._after_code(t)
+        k, sep, rest = t.partition(";")
+        assert dsn.value(t) == (rest.strip() if sep and kind.fullmatch(k) else t.strip())
+        m_ = b"".join(rnd.choice([b"message-id:", b"<", b">", b" ", b"\t", b"\n", b"\r",
+                                  b"a", b"xy", b"> ", b"@b.c"]) for _ in range(rnd.randint(0, 12)))
+        assert found(msgid.search(m_), 1) == parse._msgid_at(m_)
+    for name in ("flufl-bounce", "sisimai-dev"):
+        for path in (require(name) / "messages").glob("*"):
+            lower = path.read_bytes().lower()
+            assert found(msgid.search(lower), 1) == parse._msgid_at(lower)

@@ -51,7 +51,6 @@ undefined          nothing more specific could be said
 parser for the non-bounces; they never come out of :func:`classify`.
 """
 
-from __future__ import annotations
 
 import functools
 import re

@@ -26,7 +26,6 @@ absence.  30 days of token validity covers late bounces from forwarders
 without letting a captured return path be replayed for ever.
 """
 
-from __future__ import annotations
 
 import sys
 

@@ -7,7 +7,6 @@ byte-compiles the installed package). Exit codes, options and the master.cf
 line: see mailops.bounce.hook.
 """
 
-from __future__ import annotations
 
 import sys
 

@@ -12,7 +12,6 @@ does not use (RFC 2046 §5.1.1 says they must agree; some MTAs disagree),
 missing close delimiters, broken transfer encodings.
 """
 
-from __future__ import annotations
 
 import re
 
@@ -28,7 +27,7 @@ _DELIMITER_RE = re.compile(rb"^--([\x21-\x7e]{1,70}?)(--)?[ \t]*\r?$", re.M)
 _RETURNED: list = []  # marker: a returned message not parsed yet
 
 
-def from_bytes(data: bytes) -> Message:
+def from_bytes(data: bytes) -> "Message":
     """Parse one message (bytes, CRLF or LF line ends)."""
     return Message(bytes(data))
 
@@ -112,7 +111,7 @@ class Message:
     def as_bytes(self) -> bytes:
         return self._raw
 
-    def _parts(self) -> list[Message]:
+    def _parts(self) -> "list[Message]":
         body = self._body
         boundary = self._params.get("boundary")
         delimiters = _delimiters(body, boundary)
@@ -235,6 +234,23 @@ def _fields(block: bytes) -> list[bytes]:
     return fields
 
 
+def _media_type(text: str) -> str | None:
+    """The ``type/subtype`` that ``text`` (lowercase) starts with: a letter or digit,
+    then word characters, ".", "+" or "-" on both sides of the "/" (RFC 2045 §5.1)."""
+    def run(i: int) -> int:
+        while i < len(text) and (text[i].isalnum() or text[i] in "_.+-"):
+            i += 1
+        return i
+
+    if not text or text[0] not in "abcdefghijklmnopqrstuvwxyz0123456789":
+        return None
+    slash = run(1)
+    if text[slash:slash + 1] != "/":
+        return None
+    end = run(slash + 1)
+    return text[:end] if end > slash + 1 else None
+
+
 def _is_field(line: bytes) -> bool:
     """``line`` starts with a field name and its colon ("Name:", "Name :")."""
     name, colon, _ = line.partition(b":")
@@ -255,9 +271,8 @@ def _content_type(value: str | None) -> tuple[str, dict[str, str]]:
         return "text/plain", {}
     main, _, rest = value.partition(";")
     ctype = main.strip().lower()
-    m = re.match(r"[a-z0-9][\w.+-]*/[\w.+-]+", ctype)
     # A header that lost its ";" before the parameters still names its type.
-    ctype = m.group(0) if m else "text/plain"
+    ctype = _media_type(ctype) or "text/plain"
     params: dict[str, str] = {}
     for name, raw in _PARAM_RE.findall(";" + rest):
         raw = raw.strip()

@@ -5,7 +5,6 @@ charsets, bad base64, missing boundaries): it degrades to "less text", never
 raises, because the hook must never crash on what strangers send us.
 """
 
-from __future__ import annotations
 
 import functools
 import re

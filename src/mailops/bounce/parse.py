@@ -22,7 +22,6 @@ never raises: whatever cannot be understood degrades to ``not-bounce``, and
 the hook quarantines it.
 """
 
-from __future__ import annotations
 
 import re
 
@@ -196,10 +195,8 @@ def _looks_like_bounce(msg: Message, subject: str, human: str, ctypes: set[str])
 
 # --- the original Message-ID ---------------------------------------------
 
-# Matched on the lowercased body (faster than IGNORECASE); the value is then
-# read from the original bytes at the same offsets.
-_MSGID_RE = lazy(rb"(?m)^[> \t]*message-id:[ \t]*(?:\r?\n[ \t]+)?(<[^<>\s]{3,250}>)")
-
+# Found in the lowercased body (faster than IGNORECASE); the value is then read from
+# the original bytes at the same offsets.
 
 def _original_message_id(raw: bytes | None, msg: Message) -> str | None:
     """The Message-ID of the message this report is about.
@@ -217,7 +214,35 @@ def _original_message_id(raw: bytes | None, msg: Message) -> str | None:
     if sep < 0:
         return None
     body = raw[sep + 2:]
-    m = _MSGID_RE.search(body.lower())
-    if not m:
-        return None
-    return body[m.start(1):m.end(1)].decode("utf-8", "replace")
+    at = _msgid_at(body.lower())
+    return body[at[0]:at[1]].decode("utf-8", "replace") if at else None
+
+
+_SPACE = b" \t\n\r\f\v"
+
+
+def _msgid_at(lower: bytes) -> tuple[int, int] | None:
+    """Where the <id> of the first "Message-ID:" line (quoted with ">" or not, folded
+    once or not) is: what the pattern ``(?m)^[> \\t]*message-id:[ \\t]*(?:\\r?\\n[ \\t]+)?
+    (<[^<>\\s]{3,250}>)`` would find, by substring search (one pattern less to compile
+    per bounce)."""
+    at = lower.find(b"message-id:")
+    while at >= 0:
+        line = lower.rfind(b"\n", 0, at) + 1
+        if not lower[line:at].strip(b"> \t"):
+            i = at + 11
+            while lower[i:i + 1] in (b" ", b"\t"):
+                i += 1
+            fold = i + (1 if lower[i:i + 1] == b"\r" else 0)
+            if lower[fold:fold + 1] == b"\n" and lower[fold + 1:fold + 2] in (b" ", b"\t"):
+                i = fold + 1
+                while lower[i:i + 1] in (b" ", b"\t"):
+                    i += 1
+            if lower[i:i + 1] == b"<":
+                end = i + 1
+                while end < len(lower) and end - i <= 251 and lower[end] not in b"<>" + _SPACE:
+                    end += 1
+                if lower[end:end + 1] == b">" and 3 <= end - i - 1 <= 250:
+                    return i, end + 1
+        at = lower.find(b"message-id:", at + 1)
+    return None

@@ -11,7 +11,6 @@ diagnostics (Postfix, Exim, Sendmail, qmail, Exchange/Microsoft 365, Gmail,
 Yahoo, Domino, ...), which every bounce parser has to know.
 """
 
-from __future__ import annotations
 
 # RFC 3463 §3 subject.detail -> reason.  The class (2/4/5) is handled apart.
 # Where a code is generic (X.0.0, X.7.1) the diagnostic text decides and

@@ -31,7 +31,6 @@ use it as ``check_recipient_access proxy:sqlite:/etc/postfix/mailops-suppression
 ``-wal``/``-shm`` files and directory, as every WAL reader does.
 """
 
-from __future__ import annotations
 
 import time
 
