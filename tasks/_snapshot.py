@@ -104,12 +104,15 @@ def _plan() -> _Plan:
 
 
 def register(files: Iterable[str] = (), dirs: Iterable[str] = (),
-             units: Iterable[str] = (), commands: Iterable[str] = ()) -> None:
+             units: Iterable[str] = (), commands: Iterable[str] = (),
+             stat: Iterable[str] = ()) -> None:
     """Announce, while planning, what an operation will ask about: paths, services and
-    read-only shell commands (their stdout; stderr is discarded)."""
+    read-only shell commands (their stdout; stderr is discarded). ``files`` are also
+    hashed; ``dirs`` and ``stat`` (files the host itself writes, such as a database,
+    whose content is not ours to compare) only stat(1)-ed."""
     plan = _plan()
     plan.files.update(dict.fromkeys(files))
-    plan.dirs.update(dict.fromkeys(dirs))
+    plan.dirs.update(dict.fromkeys([*dirs, *stat]))
     plan.units.update(dict.fromkeys(unit_name(u) for u in units))
     plan.commands.update(dict.fromkeys(commands))
 
@@ -122,10 +125,10 @@ def _epoch() -> int:
 
 
 def current(files: Iterable[str] = (), dirs: Iterable[str] = (),
-            units: Iterable[str] = ()) -> dict:
+            units: Iterable[str] = (), stat: Iterable[str] = ()) -> dict:
     """The host's state of (at least) these paths and units, fetched once for everything
     registered and again only after an operation has changed the host."""
-    register(files, dirs, units)
+    register(files, dirs, units, stat=stat)
     plan = _plan()
     epoch = _epoch()
     wanted = (tuple(plan.files), tuple(plan.dirs), tuple(plan.units), tuple(plan.commands))
@@ -138,6 +141,11 @@ def current(files: Iterable[str] = (), dirs: Iterable[str] = (),
                             for i, c in enumerate(wanted[3])}
         plan.value, plan.epoch, plan.fetched = value, epoch, wanted
     return plan.value
+
+
+def exists(path: str) -> bool:
+    """Whether ``path`` exists on the host (stat-only, from the same one-pass read)."""
+    return path in current(stat=[path])["files"]
 
 
 def output(command: str) -> str:

@@ -93,6 +93,11 @@ def _same_meta(found: tuple, user: str, group: str, mode: str) -> bool:
     return found[1] == int(mode, 8) and found[2] == user and found[3] == group
 
 
+def _chown_chmod(path: str, user: str, group: str, mode: str) -> str:
+    return (f"chown {shlex.quote(user)}:{shlex.quote(group)} {shlex.quote(path)} && "
+            f"chmod {mode} {shlex.quote(path)}")
+
+
 def _bundle(files: list[Managed]) -> str:
     """The changed files as one tar archive (paths relative to /, owner and mode set),
     written to a private local scratch file named after its content."""
@@ -105,6 +110,13 @@ def _bundle(files: list[Managed]) -> str:
             info.uname, info.gname = f.user, f.group
             tar.addfile(info, io.BytesIO(data))
     return scratch_file(buf.getvalue(), "bundle.tar")
+
+
+def upload_command(src: str, dest: str) -> FileUploadCommand:
+    """Upload the local file ``src`` to ``dest``, inside an operation (as files.put does)."""
+    temp_dir = (host.current_op_global_arguments or {}).get("_temp_dir")
+    return FileUploadCommand(src, dest, remote_temp_filename=host.get_temp_filename(
+        dest, temp_directory=temp_dir))
 
 
 def _q(paths: Iterable[str]) -> str:
@@ -155,9 +167,8 @@ def _staged_files(set_name: str, files: list[Managed], dirs: list[Dir] | None = 
     meta = [f for f in files if f not in new and not _same_meta(found[f.dest], f.user,
                                                                   f.group, f.mode)]
     if meta:
-        yield StringCommand(" && ".join(
-            f"chown {shlex.quote(f.user)}:{shlex.quote(f.group)} {shlex.quote(f.dest)} && "
-            f"chmod {f.mode} {shlex.quote(f.dest)}" for f in meta))
+        yield StringCommand(" && ".join(_chown_chmod(f.dest, f.user, f.group, f.mode)
+                                        for f in meta))
 
     _CHANGED[(host.name, set_name)] = {x.path for x in fix_dirs} | {
         f.dest for f in [*meta, *new]}
@@ -184,10 +195,7 @@ def _stage_check_install(set_name: str, files: list[Managed], new: list[Managed]
     yield StringCommand(" && ".join(prepare))
 
     archive = f"{stage}/.bundle.tar"
-    temp_dir = (host.current_op_global_arguments or {}).get("_temp_dir")
-    yield FileUploadCommand(_bundle(new), archive,
-                            remote_temp_filename=host.get_temp_filename(archive,
-                                                                        temp_directory=temp_dir))
+    yield upload_command(_bundle(new), archive)
     # --same-owner/--same-permissions: owner and mode from the archive (by name);
     # --touch: a new mtime, which is how Dovecot notices a changed passwd-file.
     unpack = (f"tar -x --same-owner --same-permissions --touch -f {shlex.quote(archive)} "
@@ -203,3 +211,35 @@ def _stage_check_install(set_name: str, files: list[Managed], new: list[Managed]
         [f"mkdir -p {_q(parents)}"]
         + [f"mv -f {shlex.quote(stage + f.dest)} {shlex.quote(f.dest)}" for f in new]
         + [f"rm -rf {shlex.quote(stage)}"]))
+
+
+@dataclass(frozen=True)
+class Owned:
+    """A file the host itself writes (a database, a generated secret): its content is
+    not ours to compare or show, only its owner and mode."""
+
+    path: str
+    user: str
+    group: str
+    mode: str
+
+
+def owner_and_mode(*, name: str, files: list[Owned]) -> OperationMeta:
+    """chown/chmod those of ``files`` that exist and differ, decided from the one-pass
+    host snapshot (stat only: never hashed, never read)."""
+    snapshot.register(stat=[f.path for f in files])
+    return _owner_and_mode(name=name, files=files)
+
+
+@operation()
+def _owner_and_mode(files: list[Owned]):
+    found = snapshot.current(stat=[f.path for f in files])["files"]
+    # One not there yet is made by an earlier operation of the deploy (a dry run, where
+    # that did not run, has nothing to fix).
+    fix = [f for f in files if f.path in found and not _same_meta(found[f.path], f.user,
+                                                                    f.group, f.mode)]
+    if fix:
+        yield StringCommand(" && ".join(_chown_chmod(f.path, f.user, f.group, f.mode)
+                                        for f in fix))
+    else:
+        host.noop(f"{len(files)} files: owner and mode as wanted")

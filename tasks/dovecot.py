@@ -28,8 +28,8 @@ from mailops.services import paths as mh
 from mailops.services import release
 from mailops.services.paths import POSTFIX_SPOOL
 
-from . import _snapshot as snapshot
 from . import tls
+from ._accounts import differs
 from ._common import enabled_and_running, install_mail_packages
 from ._staged import Dir, rendered, staged_files
 
@@ -42,31 +42,24 @@ def configure(settings: MailSettings) -> None:
 
     install_mail_packages()
 
-    # Checked in the deploy's one pass (tasks._snapshot): the operations run only when
-    # the account differs (getent(1) lines: name:x:gid: and name:x:uid:gid:gecos:home:shell).
-    accounts = f"getent group {svc.VMAIL_GROUP}; getent passwd {svc.VMAIL_USER}"
-    snapshot.register(commands=[accounts])
-
-    def account_differs() -> bool:
-        group, _, user = snapshot.output(accounts).partition("\n")
-        fields = user.split(":")
-        return not (group.startswith(f"{svc.VMAIL_GROUP}:x:{svc.VMAIL_GID}:")
-                    and fields[:4] == [svc.VMAIL_USER, "x", str(svc.VMAIL_UID),
-                                       str(svc.VMAIL_GID)]
-                    and fields[5:] == [svc.VMAIL_HOME, "/usr/sbin/nologin"])
-
+    # Checked in the deploy's one pass (tasks._accounts): the operations run only when
+    # the account differs.
+    vmail = differs(svc.VMAIL_USER, svc.VMAIL_GROUP, home=svc.VMAIL_HOME,
+                    shell="/usr/sbin/nologin", uid=svc.VMAIL_UID, gid=svc.VMAIL_GID)
     server.group(name=f"Group {svc.VMAIL_GROUP} (gid {svc.VMAIL_GID})", group=svc.VMAIL_GROUP,
-                 gid=svc.VMAIL_GID, system=True, _if=account_differs)
+                 gid=svc.VMAIL_GID, system=True, _if=vmail)
     server.user(
         name=f"User {svc.VMAIL_USER} (uid {svc.VMAIL_UID}) owns the mail store",
         user=svc.VMAIL_USER, uid=svc.VMAIL_UID, group=svc.VMAIL_GROUP, home=svc.VMAIL_HOME,
-        shell="/usr/sbin/nologin", system=True, ensure_home=False, _if=account_differs,
+        shell="/usr/sbin/nologin", system=True, ensure_home=False, _if=vmail,
     )
     # The END-OF-MESSAGE quota policy (Postfix spawn(8)) runs as this user, which alone
     # may use Dovecot's second quota-status listener (dovecot.conf).
     server.user(name=f"User {mh.QUOTA_EOD_USER} (the quota policy service)",
                 user=mh.QUOTA_EOD_USER, home="/nonexistent", shell="/usr/sbin/nologin",
-                system=True, create_home=False, ensure_home=False)
+                system=True, create_home=False, ensure_home=False,
+                _if=differs(mh.QUOTA_EOD_USER, None, home="/nonexistent",
+                            shell="/usr/sbin/nologin"))
 
     # A broken dovecot.conf stops the deploy here, with the live file and the running
     # Dovecot untouched (checked on the staged copy). Postfix's postinst with "No

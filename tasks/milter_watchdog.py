@@ -5,13 +5,14 @@ install -> configure -> activate:
    (``python3 -S -m mailops_host milter-probe``, the one `mailops rotate-dkim` also
    uses), so deploy.py runs this after tasks/bounce.py has installed the package;
 2. the probe script, its oneshot service and timer (templates/opendkim/), and a drop-in
-   that makes systemd restart a crashed OpenDKIM (Restart=on-failure);
+   that makes systemd restart a crashed OpenDKIM (Restart=on-failure), as one staged
+   set (tasks._staged);
 3. systemctl daemon-reload when a unit changed, the timer enabled and running.
 """
 
 from __future__ import annotations
 
-from pyinfra.operations import files, systemd
+from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
 from mailops.dkim.plan import SigningPlan
@@ -20,7 +21,8 @@ from mailops.services import paths as mh
 from mailops.services.onhost import module_argv
 from mailops.services.postfix import hosted_domains
 
-from ._common import template
+from ._common import enabled_and_running
+from ._staged import Dir, rendered, staged_files
 
 SCRIPT = "/usr/local/sbin/mailops-milter-watchdog"
 UNIT_DIR = "/etc/systemd/system"
@@ -50,20 +52,16 @@ def configure(settings: MailSettings, plan: SigningPlan) -> None:
     """
     domain = min(plan.selectors) if plan.selectors else min(hosted_domains(settings))
     ctx = context(settings.hostname.lower(), domain)
-    template(f"Render {SCRIPT}", "opendkim/mailops-milter-watchdog.j2", SCRIPT,
-                      ctx, mode="755")
-    units = [
-        template(f"Render {UNIT_DIR}/{name}", f"opendkim/{name}.j2", f"{UNIT_DIR}/{name}",
-                 ctx)
-        for name in (SERVICE, TIMER)
-    ]
-    files.directory(name=f"Create {UNIT_DIR}/opendkim.service.d",
-                    path=f"{UNIT_DIR}/opendkim.service.d", user="root", group="root",
-                    mode="755")
-    units.append(template(f"Render {DROP_IN}", "opendkim/opendkim-restart.conf.j2", DROP_IN,
-                          ctx))
+    # The script and the units in ONE operation (tasks._staged): one read for all of them.
+    units = staged_files(
+        name="The OpenDKIM watchdog: probe script, service, timer, restart drop-in",
+        set_name="milter-watchdog",
+        files=[rendered("opendkim/mailops-milter-watchdog.j2", SCRIPT, ctx, mode="755"),
+               *[rendered(f"opendkim/{name}.j2", f"{UNIT_DIR}/{name}", ctx)
+                 for name in (SERVICE, TIMER)],
+               rendered("opendkim/opendkim-restart.conf.j2", DROP_IN, ctx)],
+        dirs=[Dir(f"{UNIT_DIR}/opendkim.service.d")])
     systemd.daemon_reload(name="systemctl daemon-reload (watchdog units changed)",
-                          _if=any_changed(*units))
+                          _if=any_changed(units))
     # The probe and script take effect at the next timer run: nothing to restart.
-    systemd.service(name=f"{TIMER} enabled and running", service=TIMER, running=True,
-                    enabled=True)
+    enabled_and_running(f"{TIMER} enabled and running", TIMER)

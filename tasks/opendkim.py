@@ -23,18 +23,20 @@ install -> configure -> activate:
 from __future__ import annotations
 
 import re
+import shlex
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
-from pyinfra.facts.files import FindInFile
-from pyinfra.operations import files, systemd
+from pyinfra.facts.server import Command
+from pyinfra.operations import server, systemd
 from pyinfra.operations.util import any_changed
 
 from mailops.dkim.plan import SigningPlan
 from mailops.inventory import MailSettings
 from mailops.services import opendkim as mh
 
+from . import _snapshot as snapshot
 from ._common import enabled_and_running, install_mail_packages
 from ._staged import Dir, changed_paths, local, rendered, staged_files
 
@@ -46,14 +48,21 @@ def _refuse_a_foreign_keystore(settings: MailSettings, plan: SigningPlan) -> Non
     keystore would otherwise switch off signing for domains whose keys are in DNS:
     every message would fail DKIM alignment until someone noticed.
     """
-    for name in plan.keyless:
-        signed = host.get_fact(FindInFile, path=f"{mh.OPENDKIM_DIR}/KeyTable",
-                               pattern=f"\\s{re.escape(name)}:")
-        if signed:
+    if not plan.keyless:
+        return
+    # One read for every keyless domain, however many (KeyTable lines:
+    # "<selector>._domainkey.<domain> <domain>:<selector>:<key file>").
+    keytable = f"{mh.OPENDKIM_DIR}/KeyTable"
+    pattern = r"\s(" + "|".join(re.escape(name) for name in sorted(plan.keyless)) + "):"
+    found = host.get_fact(Command, command=f"grep -E {shlex.quote(pattern)} {keytable} "
+                                           "2>/dev/null; true") or ""
+    for fields in (line.split() for line in found.splitlines()):
+        signer, name = fields[0], fields[-1].split(":")[0]
+        if len(fields) > 1 and name in plan.keyless:
             raise DeployError(
-                f"OpenDKIM on {host.name} already signs {name} ({signed[0].split()[0]}), "
-                f"but the keystore {settings.keystore} has no key for it; expected the "
-                "keystore that made that key — point the inventory's `keystore` or "
+                f"OpenDKIM on {host.name} already signs {name} ({signer}), but the "
+                f"keystore {settings.keystore} has no key for it; expected the keystore "
+                "that made that key — point the inventory's `keystore` or "
                 "$MAILOPS_KEYSTORE at it (deploying from this one would stop signing it)")
 
 
@@ -93,8 +102,10 @@ def configure(settings: MailSettings, plan: SigningPlan) -> None:
         dirs=[Dir(sock_dir, "opendkim", "postfix", "2750")])
 
     # Earlier versions wrote an unbound.conf for ResolverConfiguration (see opendkim.conf).
-    unbound = files.file(name=f"Remove {mh.OPENDKIM_UNBOUND_CONF} (no longer used)",
-                         path=mh.OPENDKIM_UNBOUND_CONF, present=False)
+    snapshot.register(stat=[mh.OPENDKIM_UNBOUND_CONF])
+    unbound = server.shell(name=f"Remove {mh.OPENDKIM_UNBOUND_CONF} (no longer used)",
+                           commands=[f"rm -f {mh.OPENDKIM_UNBOUND_CONF}"],
+                           _if=lambda: snapshot.exists(mh.OPENDKIM_UNBOUND_CONF))
 
     def restart() -> bool:
         return bool(changed_paths("opendkim") & restart_on) or unbound.did_change()

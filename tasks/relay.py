@@ -6,10 +6,12 @@ main.cf/master.cf/transport blocks are in templates/postfix (MAILOPS-RELAY). Thi
 1. installs libsasl2-modules: the Cyrus SASL PLAIN/LOGIN client mechanisms Postfix's
    smtp(8) needs to log in to a relay (SASL_README, "Postfix SMTP client");
 2. uploads each relay's credentials — read from the environment variables the
-   inventory names, at deploy time only — to /etc/postfix/relay/mailops-relay-<n>
-   with tasks._secret.secret_file: root:root 0600, compared by digest, never diffed,
-   printed or logged; a relay the inventory no longer has loses its file;
-3. renders the sender map (sender_dependent_default_transport_maps).
+   inventory names, at deploy time only — to /etc/postfix/relay/mailops-relay-<n>,
+   root:root 0600, and renders the sender map (sender_dependent_default_transport_maps),
+   all in ONE tasks._staged set: compared by digest in the deploy's one-pass read,
+   never diffed, printed or logged;
+3. a relay the inventory no longer has loses its file (the folder listed in the same
+   one-pass read).
 
 :func:`require_credentials` runs first thing in deploy.py: a missing variable stops the
 deploy before anything on the host changes, naming the inventory key and the variable.
@@ -18,19 +20,20 @@ Postfix reloads when any of this changed (:func:`changes`, used by tasks/postfix
 
 from __future__ import annotations
 
+import shlex
+
 from pyinfra import host
-from pyinfra.api import deploy
+from pyinfra.api import StringCommand, deploy, operation
 from pyinfra.api.exceptions import DeployError
 from pyinfra.api.operation import OperationMeta
-from pyinfra.facts.files import FindFiles
-from pyinfra.operations import files
 
 from mailops.inventory import MailSettings, SettingsError
 from mailops.services import relay as svc
 from mailops.services.render import render
 
-from ._common import ensure_packages, local_secret, template
-from ._secret import secret_file
+from . import _snapshot as snapshot
+from ._common import ensure_packages, local_secret
+from ._staged import Dir, local, rendered, staged_files
 
 _CHANGES: dict[str, list[OperationMeta]] = {}
 
@@ -52,30 +55,42 @@ def require_credentials(settings: MailSettings) -> None:
                           f"environment; nothing was changed on any host.\n{lines}") from None
 
 
+# The files in the credentials folder (its name is ours: nothing else writes there).
+LISTED = f"find {svc.RELAY_SASL_DIR} -maxdepth 1 -type f"
+
+
 @deploy("Relay (smarthost)")
 def configure(settings: MailSettings) -> None:
     routes = svc.routes(settings)
     ctx = svc.relay_context(settings)
-    ops: list[OperationMeta] = []
     if routes:
         ensure_packages("Install the SASL client mechanisms (libsasl2-modules)",
                         ["libsasl2-modules"])
-    ops.append(files.directory(name=f"Create {svc.RELAY_SASL_DIR}", path=svc.RELAY_SASL_DIR,
-                               user="root", group="root", mode="700"))
-    for r in routes:
-        content = render("postfix/relay_sasl.j2", nexthop=r.nexthop,
-                         username=svc.env_value(r.relay.username_env),
-                         password=svc.env_value(r.relay.password_env))
-        ops.append(secret_file(
-            name=f"Relay credentials for {r.relay.host}:{r.relay.port} "
-                 f"({r.sasl_file}, content never shown)",
-            src=local_secret(content, r.service), dest=r.sasl_file,
-            user="root", group="root", mode="600"))
-    wanted = {r.sasl_file for r in routes}
-    for path in host.get_fact(FindFiles, path=svc.RELAY_SASL_DIR, quote_path=True) or []:
-        if path not in wanted:
-            ops.append(files.file(name=f"Remove {path} (relay no longer in the inventory)",
-                                  path=path, present=False))
-    ops.append(template(f"Render {ctx['relay_sender_map_file']}", "postfix/relay_senders.j2",
-                        ctx["relay_sender_map_file"], ctx))
+    credentials = [
+        local(local_secret(render("postfix/relay_sasl.j2", nexthop=r.nexthop,
+                                  username=svc.env_value(r.relay.username_env),
+                                  password=svc.env_value(r.relay.password_env)), r.service),
+              r.sasl_file, mode="600")
+        for r in routes]
+    snapshot.register(commands=[LISTED])
+    ops = [
+        staged_files(
+            name=f"Relay credentials in {svc.RELAY_SASL_DIR} (content never shown) and the "
+                 f"sender map {ctx['relay_sender_map_file']}",
+            set_name="relay", dirs=[Dir(svc.RELAY_SASL_DIR, mode="700")],
+            files=[*credentials, rendered("postfix/relay_senders.j2",
+                                          ctx["relay_sender_map_file"], ctx)]),
+        _remove_unlisted(name=f"Remove credentials of relays no longer in the inventory "
+                              f"from {svc.RELAY_SASL_DIR}",
+                         keep=sorted(r.sasl_file for r in routes)),
+    ]
     _CHANGES[host.name] = ops
+
+
+@operation()
+def _remove_unlisted(keep: list[str]):
+    stale = [p for p in snapshot.output(LISTED).split() if p not in keep]
+    if stale:
+        yield StringCommand("rm -f " + " ".join(shlex.quote(p) for p in stale))
+    else:
+        host.noop("no stale relay credentials")

@@ -132,3 +132,22 @@ def test_hook_output_never_contains_the_secret(host):
     proc = run_hook(host, msg, recipient=token_rcpt("no.such.user@example.net"),
                     extra=("--db", str(host / "missing-dir" / "x" / "b.sqlite3")))
     assert SECRET.encode() not in proc.stdout + proc.stderr
+
+
+def test_the_hook_reads_its_settings_from_the_environment(host):
+    # The hook reads its environment without importing os (posix.environ): a database
+    # named only by MAILOPS_BOUNCE_DB is the one written.
+    msg = (FIXTURES / "postfix_user_unknown.eml").read_bytes()
+    cmd = [sys.executable, "-S", "-E", str(host / "lib" / onhost.PACKAGE / "hook.py"),
+           "--quarantine", str(host / "quarantine"), "--secret-file", str(host / "secret"),
+           "MAILER-DAEMON", "bounces@example.org"]
+    env = {"PATH": os.environ.get("PATH", ""),
+           "MAILOPS_BOUNCE_DB": str(host / "from-env.sqlite3")}
+    proc = subprocess.run(cmd, input=msg, capture_output=True, env=env, timeout=60, cwd=host)
+    assert proc.returncode == 0, proc.stderr
+    conn = sqlite3.connect(host / "from-env.sqlite3")
+    try:
+        assert conn.execute("SELECT recipient FROM bounces").fetchall() == [
+            ("no.such.user@example.net",)]
+    finally:
+        conn.close()

@@ -119,6 +119,11 @@ def test_a_refusal_of_our_sender_or_our_host_is_not_about_the_recipient():
     ("failed", "5.0.0", "all hosts have been failing for a long time and were last tried",
      "expired"),
     ("failed", "4.5.0", "", "expired"),
+    # The MTA says it retried for hours and stopped: the lookup it kept failing on is
+    # why it retried, not a dead domain (which would suppress at once).
+    ("failed", "5.1.2", "Delivery to the following recipients was aborted after 5.0 "
+     "hour(s): Routing: Could not find a gateway for someone@example.co.jp", "expired"),
+    ("failed", "5.0.0", "host mx.example.net not found: retry timeout exceeded", "expired"),
     # Still retrying: the network, not the queue lifetime.
     ("delayed", "4.4.1", "connect to mx.example.com[192.0.2.1]:25: Connection timed out",
      "networkerror"),
@@ -168,3 +173,33 @@ def test_a_rule_pattern_is_only_compiled_when_its_required_words_are_in_the_text
     assert required_literal(r"exceed\w* .{0,30}quota") == "exceed"
     assert required_literal(r"a|b") == ""  # no single word is required: always tried
     assert required_literal(r"(?<!delivery temporarily )suspended") == "suspended"
+
+
+def test_the_host_package_carries_the_rule_tables_flattened_as_the_hook_would_flatten_them():
+    # The hook reads them from the package instead of scanning every pattern per bounce;
+    # built from the same rules, they must be what classify computes.
+    from mailops.bounce import classify
+    from mailops.services import onhost
+
+    namespace: dict = {}
+    exec(onhost.package_files()["bounce/rules_flat.py"], namespace)
+    assert set(namespace["FLAT"]) == set(classify.TABLES)
+    for name in classify.TABLES:
+        assert namespace["FLAT"][name] == classify._flatten(name)
+
+
+def test_a_rule_is_tried_only_when_every_plain_word_it_needs_is_in_the_text():
+    from mailops.bounce.classify import required_literals
+
+    assert required_literals(r"mailbox (?:is )?full") == ("mailbox ", "full")
+    assert required_literals(r"user'?s? (?:mailbox|inbox) .{0,20}full") == ("full", "user", " ")
+    assert required_literals(r"(?<!delivery temporarily )suspended") == ("suspended",)
+    assert required_literals(r"a|b") == ()
+
+
+def test_a_status_field_is_checked_as_the_status_pattern_would_check_it():
+    from mailops.bounce.classify import STATUS_RE, _is_status
+
+    for value in ("5.1.1", "4.4.7", "5.7.26", "5.123.123", "2.0.0", "5.1", "5.1.1 ",
+                  "5.1.1000", "5..1", "x.1.1", "5.1.x", "", "5.١.1", "55.1.1"):
+        assert _is_status(value) == bool(STATUS_RE.fullmatch(value)), value

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import re
 
-from . import dsn, legacy, mime
-from .lazyre import lazy
+from . import dsn, mime
 from .message import Message
 from .report import Bounce, Report
 
@@ -46,24 +45,6 @@ def parse(msg: Message, parts, original_id: str | None, subject: str) -> Report:
                   feedback_type=feedback_type, subject=subject)
 
 
-_COMPLAINT_SUBJECT_RE = lazy(r"^\s*(?:fw:\s*)?complaint about message", re.I)
-
-
-def is_complaint(parts, subject: str) -> bool:
-    """A complaint that is not an RFC 5965 report: Microsoft's JMRP (the
-    complained-about message attached, with X-HmXmrOriginalRecipient) and
-    feedback loops that only attach the message under a complaint subject."""
-    if _COMPLAINT_SUBJECT_RE.search(subject):
-        return any(c in mime.ORIGINAL_TYPES for c, _ in parts)
-    for ctype, part in parts:
-        if ctype in ("message/rfc822", "message/global"):
-            payload = part.get_payload()
-            if isinstance(payload, list) and payload and isinstance(payload[0], Message) \
-                    and payload[0].get("x-hmxmroriginalrecipient") is not None:
-                return True
-    return False
-
-
 def _original_header_addresses(part: Message, name: str) -> set[str]:
     payload = part.get_payload()
     if isinstance(payload, list) and payload and isinstance(payload[0], Message):
@@ -72,4 +53,6 @@ def _original_header_addresses(part: Message, name: str) -> set[str]:
     m = re.search(rf"(?im)^{name}:\s*(.+(?:\n[ \t].+)*)", text or "")
     if not m:
         return set()
+    from . import legacy  # only here: few complaints name their recipient only there
+
     return {a.lower() for a in legacy.ADDR_RE.findall(m.group(1))}

@@ -26,9 +26,8 @@ absence.  30 days of token validity covers late bounces from forwarders
 without letting a captured return path be replayed for ever.
 """
 
-from __future__ import annotations
 
-import os
+import sys
 
 DEFAULT_DB_PATH = "/var/lib/mailops/bounces.sqlite3"
 DEFAULT_QUARANTINE_DIR = "/var/lib/mailops/quarantine"
@@ -84,7 +83,7 @@ class BounceConfig:
 
 def from_env(environ: dict | None = None, **overrides) -> BounceConfig:
     """Defaults, then the environment, then explicit (non-None) overrides."""
-    env = os.environ if environ is None else environ
+    env = _environ() if environ is None else environ
     values: dict = {}
     for name, default in _DEFAULTS.items():
         raw = env.get(_ENV[name])
@@ -95,3 +94,16 @@ def from_env(environ: dict | None = None, **overrides) -> BounceConfig:
                 raise ValueError(f"{_ENV[name]}={raw!r}: expected a whole number") from exc
     values.update({k: v for k, v in overrides.items() if v is not None})
     return BounceConfig(**values)
+
+
+def _environ():
+    """os.environ where os is loaded; in the bounce hook, which needs nothing else of
+    os, the process environment from posix (what os.environ is built from, decoded the
+    same way, PEP 383) instead of importing os for it: about 0.5 ms per bounce."""
+    os = sys.modules.get("os")
+    if os is not None:
+        return os.environ
+    import posix
+
+    return {k.decode("utf-8", "surrogateescape"): v.decode("utf-8", "surrogateescape")
+            for k, v in posix.environ.items()}

@@ -5,7 +5,6 @@ recipients, their status and the remote server's diagnostic.  Standard library
 only (the bounce hook imports it on the mail host).
 """
 
-from __future__ import annotations
 
 import re
 
@@ -47,6 +46,23 @@ def address(value: str | None) -> str | None:
     return addr if "@" in addr else None
 
 
+def _after_code(raw: str) -> str:
+    """What a Status field says after its code ("5.1.1 (user unknown)" -> "(user
+    unknown)"); the field as it is when it does not start with a 2/4/5 code."""
+    text = raw.lstrip()
+    if text[:1] not in ("2", "4", "5") or text[1:2] != ".":
+        return raw
+    i = 2
+    for part in range(2):
+        start = i
+        while i < len(text) and i - start < 3 and text[i].isdecimal():
+            i += 1
+        if i == start or (part == 0 and text[i:i + 1] != "."):
+            return raw
+        i += 1 - part
+    return text[i:].lstrip()
+
+
 def _chr(hexdigits: str) -> str:
     try:
         return chr(int(hexdigits, 16))
@@ -59,7 +75,10 @@ def value(value: str | None) -> str:
     if not value:
         return ""
     kind, sep, rest = value.partition(";")
-    if sep and re.fullmatch(r"\s*[A-Za-z][\w-]*\s*", kind):
+    kind = kind.strip()
+    # The type is a name: an ASCII letter, then word characters or "-".
+    if sep and kind[:1].isascii() and kind[:1].isalpha() \
+            and all(c.isalnum() or c in "_-" for c in kind):
         return rest.strip()
     return value.strip()
 
@@ -130,7 +149,7 @@ def parse(dsn_parts: list[Message], human: str, original_id: str | None) -> list
             action = _action(group.get("action", ""), status, status_raw)
             if action in _SUCCESS_ACTIONS:
                 continue
-            comment = re.sub(r"^\s*[245]\.\d{1,3}\.\d{1,3}\s*", "", status_raw)
+            comment = _after_code(status_raw)
             extra = value(group.get("x400-supplementary-info"))
             text = " ".join(x for x in (diagnostic, comment.strip(" ()"), extra) if x)
             if group.get("diagnostic-code", "").lstrip().lower().startswith("x-unix"):

@@ -7,7 +7,6 @@ byte-compiles the installed package). Exit codes, options and the master.cf
 line: see mailops.bounce.hook.
 """
 
-from __future__ import annotations
 
 import sys
 
@@ -101,7 +100,7 @@ def _say(stderr, text: str) -> None:
 
 
 def _main(argv: list[str], stdin, stderr) -> int:
-    import os
+    import posix  # for umask, which os re-exports: os itself costs ~0.5 ms to import
 
     try:
         opts, positional = _args(argv)
@@ -133,7 +132,7 @@ def _main(argv: list[str], stdin, stderr) -> int:
 
     # Group-readable database (Postfix's proxymap reads it); the quarantine
     # files are written 0600 explicitly.
-    old_umask = os.umask(0o007)
+    old_umask = posix.umask(0o007)
     try:
         qpath = quarantine(cfg.quarantine_dir, data) if unparseable else None
         conn = store.connect(cfg.db_path, busy_timeout_ms=cfg.busy_timeout_ms)
@@ -152,5 +151,5 @@ def _main(argv: list[str], stdin, stderr) -> int:
         _say(stderr, f"mailops bounce hook: cannot record now, will retry: {exc}")
         return EX_TEMPFAIL
     finally:
-        os.umask(old_umask)
+        posix.umask(old_umask)
     return EX_OK

@@ -7,7 +7,6 @@ like the compiled pattern and compiles it the first time it is used.
 Standard library only.
 """
 
-from __future__ import annotations
 
 import re
 

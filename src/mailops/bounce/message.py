@@ -12,16 +12,14 @@ does not use (RFC 2046 §5.1.1 says they must agree; some MTAs disagree),
 missing close delimiters, broken transfer encodings.
 """
 
-from __future__ import annotations
 
 import re
 
 MAX_DEPTH = 8  # nested multiparts and returned messages
 MAX_PARTS = 500  # a MIME bomb is not a bounce
 
-_HEADER_LINE_RE = re.compile(rb"[!-9;-~]+[ \t]*:")
-_BLANK_LINE_RE = re.compile(rb"\n\r?\n")
-_FIELD_SPLIT_RE = re.compile(rb"\r?\n(?![ \t])")
+# RFC 5322 §3.6.8 field names: printable US-ASCII except ":" (deleted by translate).
+_FIELD_NAME = bytes(range(33, 127)).replace(b":", b"")
 _PARAM_RE = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:\\.|[^"\\])*"?|[^;]*)')
 _DELIMITER_RE = re.compile(rb"^--([\x21-\x7e]{1,70}?)(--)?[ \t]*\r?$", re.M)
 
@@ -29,7 +27,7 @@ _DELIMITER_RE = re.compile(rb"^--([\x21-\x7e]{1,70}?)(--)?[ \t]*\r?$", re.M)
 _RETURNED: list = []  # marker: a returned message not parsed yet
 
 
-def from_bytes(data: bytes) -> Message:
+def from_bytes(data: bytes) -> "Message":
     """Parse one message (bytes, CRLF or LF line ends)."""
     return Message(bytes(data))
 
@@ -113,17 +111,19 @@ class Message:
     def as_bytes(self) -> bytes:
         return self._raw
 
-    def _parts(self) -> list[Message]:
+    def _parts(self) -> "list[Message]":
         body = self._body
         boundary = self._params.get("boundary")
         delimiters = _delimiters(body, boundary)
         if not delimiters:
             return []
         parts = []
-        for (start, _end, _close), (nxt, _e, _c) in zip(delimiters, delimiters[1:] +
-                                                         [(len(body), 0, True)], strict=True):
-            if _close:
+        for (start, _at, close), (_n, nxt, _c) in zip(delimiters, delimiters[1:] +
+                                                       [(len(body), len(body), True)],
+                                                       strict=True):
+            if close:
                 break
+            # Up to where the next delimiter line starts (RFC 2046 §5.1.1).
             chunk = body[start:nxt]
             # The line break before a delimiter belongs to the delimiter.
             if chunk.endswith(b"\r\n"):
@@ -138,7 +138,7 @@ class Message:
 
 
 def _delimiters(body: bytes, boundary: str | None) -> list[tuple[int, int, bool]]:
-    """(start of the part after it, end, is-close) for each delimiter line.
+    """(start of the part after it, start of the line, is-close) for each delimiter line.
 
     The declared boundary if the body uses it; else the one the body really
     uses (the delimiter line that recurs), as mail readers do.
@@ -147,7 +147,7 @@ def _delimiters(body: bytes, boundary: str | None) -> list[tuple[int, int, bool]
     for m in _DELIMITER_RE.finditer(body):
         token = m.group(1)
         after = m.end() + (1 if body[m.end():m.end() + 1] == b"\n" else 0)
-        found.setdefault(token, []).append((after, m.end(), bool(m.group(2))))
+        found.setdefault(token, []).append((after, m.start(), bool(m.group(2))))
     if boundary is not None:
         declared = boundary.encode("utf-8", "surrogateescape")
         if declared in found:
@@ -167,15 +167,14 @@ def _split_head(raw: bytes) -> tuple[list[tuple[str, str]], bytes]:
     if raw.startswith(b"From "):  # an mbox "From " line before the header
         nl = raw.find(b"\n")
         start = len(raw) if nl < 0 else nl + 1
-    m = _BLANK_LINE_RE.search(raw, start)
-    end, body_at = (m.start(), m.end()) if m else (len(raw), len(raw))
+    end, body_at = _blank_line(raw, start)
     if raw[start:start + 1] in (b"\n", b"\r"):  # no header at all
         end = body_at = start + (2 if raw[start:start + 2] == b"\r\n" else 1)
         return [], raw[body_at:]
     # Fast path: split the block into fields at line breaks that do not start
     # a continuation line; when every field is "name: value", that is all.
-    fields = _FIELD_SPLIT_RE.split(raw[start:end].rstrip(b"\r"))
-    if all(_HEADER_LINE_RE.match(f) for f in fields):
+    fields = _fields(raw[start:end].rstrip(b"\r"))
+    if all(_is_field(f) for f in fields):
         headers = []
         for field in fields:
             key, _, rest = field.partition(b":")
@@ -192,7 +191,7 @@ def _split_head(raw: bytes) -> tuple[list[tuple[str, str]], bytes]:
             line = line[:-1]
         if line[:1] in (b" ", b"\t") and name is not None:
             value.append(line)
-        elif _HEADER_LINE_RE.match(line):
+        elif _is_field(line):
             if name is not None:
                 headers.append((name, _text(b"".join(value))))
             key, _, rest = line.partition(b":")
@@ -205,6 +204,58 @@ def _split_head(raw: bytes) -> tuple[list[tuple[str, str]], bytes]:
     if name is not None:
         headers.append((name, _text(b"".join(value))))
     return headers, raw[body_at:]
+
+
+# Header parsing in plain bytes operations: the hook parses one message per process, and
+# compiling patterns for these cost it more than the loops below.
+
+def _blank_line(raw: bytes, start: int) -> tuple[int, int]:
+    """Where the first empty line ("\\n\\n" or "\\n\\r\\n") from ``start`` begins and
+    ends: the header ends there and the body starts after it (len(raw) twice if none)."""
+    lf, crlf = raw.find(b"\n\n", start), raw.find(b"\n\r\n", start)
+    if lf >= 0 and (crlf < 0 or lf < crlf):
+        return lf, lf + 2
+    if crlf >= 0:
+        return crlf, crlf + 3
+    return len(raw), len(raw)
+
+
+def _fields(block: bytes) -> list[bytes]:
+    """The header block cut into fields at line breaks that do not begin a continuation
+    line (RFC 5322 §2.2.3); a fold stays inside its field, a field's own CR is dropped."""
+    fields: list[bytes] = []
+    for line in block.split(b"\n"):
+        if fields and line[:1] in (b" ", b"\t"):
+            fields[-1] += b"\n" + line
+            continue
+        if fields and fields[-1].endswith(b"\r"):
+            fields[-1] = fields[-1][:-1]
+        fields.append(line)
+    return fields
+
+
+def _media_type(text: str) -> str | None:
+    """The ``type/subtype`` that ``text`` (lowercase) starts with: a letter or digit,
+    then word characters, ".", "+" or "-" on both sides of the "/" (RFC 2045 §5.1)."""
+    def run(i: int) -> int:
+        while i < len(text) and (text[i].isalnum() or text[i] in "_.+-"):
+            i += 1
+        return i
+
+    if not text or text[0] not in "abcdefghijklmnopqrstuvwxyz0123456789":
+        return None
+    slash = run(1)
+    if text[slash:slash + 1] != "/":
+        return None
+    end = run(slash + 1)
+    return text[:end] if end > slash + 1 else None
+
+
+def _is_field(line: bytes) -> bool:
+    """``line`` starts with a field name and its colon ("Name:", "Name :")."""
+    name, colon, _ = line.partition(b":")
+    name = name.rstrip(b" \t")
+    return bool(colon and name) and not name.translate(None, _FIELD_NAME)
 
 
 def _text(value: bytes) -> str:
@@ -220,18 +271,17 @@ def _content_type(value: str | None) -> tuple[str, dict[str, str]]:
         return "text/plain", {}
     main, _, rest = value.partition(";")
     ctype = main.strip().lower()
-    m = re.match(r"[a-z0-9][\w.+-]*/[\w.+-]+", ctype)
     # A header that lost its ";" before the parameters still names its type.
-    ctype = m.group(0) if m else "text/plain"
+    ctype = _media_type(ctype) or "text/plain"
     params: dict[str, str] = {}
     for name, raw in _PARAM_RE.findall(";" + rest):
         raw = raw.strip()
         if raw.startswith('"'):
             raw = raw[1:-1] if raw.endswith('"') and len(raw) > 1 else raw[1:]
-            raw = re.sub(r"\\(.)", r"\1", raw)
+            raw = re.sub(r"\\(.)", r"\1", raw) if "\\" in raw else raw
         name = name.lower().rstrip("*")
         params.setdefault(name, raw)
-    if "boundary" not in params:
+    if "boundary" not in params and "boundary" in value.lower():
         m = re.search(r'boundary\s*=\s*"?([^";\s]+)', value, re.I)
         if m:
             params["boundary"] = m.group(1)

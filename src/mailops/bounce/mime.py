@@ -5,7 +5,6 @@ charsets, bad base64, missing boundaries): it degrades to "less text", never
 raises, because the hook must never crash on what strangers send us.
 """
 
-from __future__ import annotations
 
 import functools
 import re
@@ -76,9 +75,14 @@ _CHARSET_ALIASES = {
     "iso-8859-1": "cp1252", "us-ascii": "cp1252", "ascii": "cp1252", "uft-8": "utf-8",
     "utf8": "utf-8", "iso-2022-jp": "iso2022_jp_ext", "x-unknown": "",
 }
+# Multi-byte encodings of the same script that mailers write under each other's label
+# (Japanese carriers send EUC-JP or Shift_JIS text labelled ISO-2022-JP): tried, strictly,
+# after the label and UTF-8 fail and before the Western fallback would turn the text into
+# mojibake no rule can read.
+_SIBLINGS = {"iso2022_jp_ext": ("euc_jp", "cp932"), "euc_jp": ("cp932",), "cp932": ("euc_jp",)}
 # ISO-2022-JP (RFC 1468) announces itself with escape sequences, so text that
 # declares no charset (or a wrong one) can still be recognised.
-_ISO2022JP_RE = re.compile(rb"\x1b(?:\$[@B(]|\([BJI])")
+_ISO2022JP_RE = lazy(rb"\x1b(?:\$[@B(]|\([BJI])")
 
 
 def _decode_bytes(raw: bytes, charset: str | None) -> str:
@@ -86,7 +90,7 @@ def _decode_bytes(raw: bytes, charset: str | None) -> str:
     ISO-2022-JP when its escapes show; never raises (cp1252, then latin-1)."""
     label = (charset or "").strip().strip('"').lower()
     label = _CHARSET_ALIASES.get(label, label)
-    tries = [label, "utf-8"]
+    tries = [label, "utf-8", *_SIBLINGS.get(label, ())]
     if b"\x1b" in raw and _ISO2022JP_RE.search(raw):
         tries.insert(0, "iso2022_jp_ext")
     for cs in tries:
@@ -274,8 +278,25 @@ _CUT_RE = lazy(
 )
 
 
+# What every match of _CUT_RE contains (lowercase): a dashed rule AND one of its words,
+# or one of its fixed sentences. A text without them has no cut, and the long pattern
+# is neither compiled nor run for it (most bounce hook runs).
+_CUT_RULE = str.maketrans(dict.fromkeys("-=*_|>#", "\0"))  # [-=*_|>#]{2,} -> "\0\0"
+_CUT_WORDS = ("original", "returned", "unsent", "copy of", "header", "message text",
+              "forwarded message", "attach", "source mail", "end of message")
+_CUT_SENTENCES = ("original message", "included is a copy", "message headers follow",
+                  "your message reads", "lines of your original", "line is a copy")
+
+
+def _may_cut(text: str) -> bool:
+    lower = text.lower()
+    if any(s in lower for s in _CUT_SENTENCES):
+        return True
+    return any(w in lower for w in _CUT_WORDS) and "\0\0" in text.translate(_CUT_RULE)
+
+
 @functools.lru_cache(maxsize=16)  # the dispatcher, the DSN and the legacy parser all ask
 def report_text_only(text: str) -> str:
     """The report text up to where the copy of the original message starts."""
-    m = _CUT_RE.search(text)
+    m = _CUT_RE.search(text) if _may_cut(text) else None
     return text[: m.start()] if m else text

@@ -3,7 +3,6 @@
 Standard library only (the bounce hook imports it on the mail host).
 """
 
-from __future__ import annotations
 
 KINDS = ("dsn", "legacy", "arf", "autoreply", "not-bounce")
 

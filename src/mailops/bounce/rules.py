@@ -11,7 +11,6 @@ diagnostics (Postfix, Exim, Sendmail, qmail, Exchange/Microsoft 365, Gmail,
 Yahoo, Domino, ...), which every bounce parser has to know.
 """
 
-from __future__ import annotations
 
 # RFC 3463 §3 subject.detail -> reason.  The class (2/4/5) is handled apart.
 # Where a code is generic (X.0.0, X.7.1) the diagnostic text decides and
@@ -216,6 +215,11 @@ TEXT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         # version links to its help pages.
         r"groups\.google\.", r"google groups",
     )),
+    # Retried for a time, then stopped (RFC 3463 X.4.7): what the last attempt ran into
+    # is why it retried, not why it failed. So before the address and host words.
+    ("expired", (r"aborted after \d+(?:\.\d+)? (?:hour|day|minute)", r"gave up after",
+                 r"retry timeout exceeded", r"too long in (?:the )?queue",
+                 r"in the queue too long", r"not delivered within", r"queue lifetime")),
     ("hostunknown", (
         r"host (?:or domain name )?(?:unknown|not found)", r"unknown host",
         r"host [\w.-]+ not found",

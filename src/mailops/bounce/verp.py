@@ -34,7 +34,6 @@ The secret lives in a file (default /etc/mailops/bounce-secret, 0640
 root:<hook user>); it is never printed or logged.
 """
 
-from __future__ import annotations
 
 import time
 

@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 
 from .. import __version__
+from ..bounce.classify import flat_module
 from .bounce import BOUNCE_HOOK_MODULES
 
 PACKAGE = "mailops_host"
@@ -39,6 +40,7 @@ def package_files() -> dict[str, bytes]:
     files["bounce/__init__.py"] = _BOUNCE_INIT
     for m in BOUNCE_HOOK_MODULES:
         files[f"bounce/{m}.py"] = (_SRC / "bounce" / f"{m}.py").read_bytes()
+    files["bounce/rules_flat.py"] = flat_module()  # the rule tables, flattened once
     digest = hashlib.sha256()
     for name, content in sorted(files.items()):
         digest.update(name.encode() + b"\0" + hashlib.sha256(content).digest())

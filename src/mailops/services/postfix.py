@@ -130,8 +130,10 @@ def alias_owners(settings: MailSettings, address: str) -> list[str]:
     Catch-alls are deliberately NOT followed: a catch-all says "deliver mail for unknown
     names to X", not "X may send as any name in the domain". Remote targets own nothing.
     """
-    boxes = set(mailboxes(settings))
-    aliases = _alias_targets(settings)
+    return _owners(address, set(mailboxes(settings)), _alias_targets(settings))
+
+
+def _owners(address: str, boxes: set[str], aliases: dict[str, list[str]]) -> list[str]:
     found: set[str] = set()
     seen: set[str] = set()
     stack = [lower(address)]
@@ -157,9 +159,11 @@ def sender_login_map(settings: MailSettings) -> list[tuple[str, list[str]]]:
     not in this table at all (a remote domain, an unknown name) is refused too.
     """
     out = [(m, [m]) for m in mailboxes(settings)]
+    # Read once for all aliases: per alias, this grew with the square of the domains.
+    boxes, aliases = set(mailboxes(settings)), _alias_targets(settings)
     for d in sorted(settings.domains, key=lambda d: d.name):
         for address, _ in d.aliases:
-            owners = alias_owners(settings, address)
+            owners = _owners(address, boxes, aliases)
             if owners:
                 out.append((lower(address), owners))
     return out

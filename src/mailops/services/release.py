@@ -13,6 +13,7 @@ Input is pyinfra's `server.LinuxDistribution` fact: os-release(5) fields in
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -85,9 +86,17 @@ def host_release(distro: Mapping | None, host: str = "the host") -> Release:
     return SUPPORTED[version]
 
 
+# Host -> its release: pyinfra (3.x) keeps no fact cache, and every read is a round trip.
+_OF_HOST: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def of_host() -> Release:
     """The release of the host pyinfra is deploying to (a fact, read once per host)."""
     from pyinfra import host
+    from pyinfra.context import ctx_host
     from pyinfra.facts.server import LinuxDistribution
 
-    return host_release(host.get_fact(LinuxDistribution), host.name)
+    this = ctx_host.get()  # the Host itself, not pyinfra's context proxy
+    if this not in _OF_HOST:
+        _OF_HOST[this] = host_release(host.get_fact(LinuxDistribution), host.name)
+    return _OF_HOST[this]
