@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from test_task_staging import converged
+
 from mailops.inventory import parse_mail_settings
 from mailops.services import onhost
 from mailops.services.paths import POSTFIX_MAPS_DIR
 from tasks import delivery_log, postfix
+from tasks.bounce import ACL_COMMAND
 
 UNIT = "/etc/systemd/system/mailops-delivery-log.service"
-ACL_FACT = "getfacl -cp /var/lib/mailops 2>/dev/null || true"
+ACL = "user::rwx\nuser:mailops-delivery:--x\ngroup::rwx\nmask::rwx\nother::---"
+# What getent(1) prints for the account the first deploy made.
+GETENT = "getent group mailops-delivery; getent passwd mailops-delivery"
+ACCOUNT = ("mailops-delivery:x:990:\n"
+           "mailops-delivery:x:990:990:mailops delivery log:/var/lib/mailops/delivery:"
+           "/usr/sbin/nologin")
 
 
 def settings(**log):
@@ -44,9 +52,53 @@ def test_a_fresh_host_gets_the_user_the_acl_and_a_started_sandboxed_service(run_
 
 
 def test_the_acl_is_not_set_again_when_the_host_has_it(run_task):
-    run = run_task(delivery_log.configure, settings(), facts={"Command": {
-        ACL_FACT: "user::rwx\nuser:mailops-delivery:--x\ngroup::rwx\nmask::rwx\nother::---"}})
-    assert not [n for n in run.names() if "may pass through" in n]
+    run = run_task(delivery_log.configure, settings(), facts={
+        "HostState": {"files": {}, "units": {}, "outputs": {ACL_COMMAND: ACL}}})
+    assert run.op("may pass through").commands == []
+
+
+def host_after(first, **outputs) -> dict:
+    """The host a first deploy left: its unit file, the account, the ACL, the service
+    running, all answered by the one-pass read."""
+    facts = converged(first)
+    facts["HostState"]["units"] = {"mailops-delivery-log.service": ("active", "enabled")}
+    facts["SystemdStatus"] = {"mailops-delivery-log.service": True}
+    facts["HostState"]["outputs"] = {
+        ACL_COMMAND: ACL,
+        GETENT: ACCOUNT,
+        **outputs}
+    return facts
+
+
+def test_a_second_deploy_changes_nothing_and_asks_the_host_once(run_task):
+    first = run_task(delivery_log.configure, settings())
+    again = run_task(delivery_log.configure, settings(), facts=host_after(first))
+    assert again.commands() == []
+    # No user, group, file or command facts of its own: the one-pass read answers all.
+    assert again.reads == ["HostState"]
+
+
+def test_new_settings_replace_the_unit_reload_systemd_and_restart_the_service(run_task):
+    first = run_task(delivery_log.configure, settings())
+    run = run_task(delivery_log.configure, settings(retention_days=7), facts=host_after(first))
+    assert exec_start(run.upload(UNIT)).endswith("--retention-days 7")
+    assert run.op("daemon-reload").commands == ["systemctl daemon-reload"]
+    assert run.op("Restart").commands == ["systemctl restart mailops-delivery-log.service"]
+    assert not [c for c in run.commands() if "useradd" in c or "setfacl" in c]
+
+
+def test_an_account_with_another_home_is_put_right(run_task):
+    first = run_task(delivery_log.configure, settings())
+    moved = ACCOUNT.replace("/var/lib/mailops/delivery", "/home/mailops-delivery")
+    run = run_task(delivery_log.configure, settings(), facts={
+        **host_after(first, **{GETENT: moved}),
+        "Groups": ["mailops-delivery"],
+        "Users": {"mailops-delivery": {"uid": 990, "group": "mailops-delivery",
+                                       "home": "/home/mailops-delivery",
+                                       "shell": "/usr/sbin/nologin", "groups": [],
+                                       "comment": "mailops delivery log"}}})
+    assert [c for c in run.commands() if c.startswith("usermod")]
+    assert "daemon-reload" not in " ".join(run.commands())
 
 
 def test_retention_and_subjects_reach_the_service(run_task):

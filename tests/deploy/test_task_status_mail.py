@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from test_task_staging import converged
+
 from mailops.inventory import parse_mail_settings
 from mailops.services import status_mail as svc
 from tasks import status_mail
@@ -54,20 +56,34 @@ def test_its_own_recipient_and_no_blocklists_when_the_inventory_says_so(run_task
 
 def test_turned_off_the_timer_stops_and_its_files_and_record_go(run_task):
     settings = parse_mail_settings({**RAW, "status_mail": {"enabled": False}})
-    unit = ("regular file", 0o644, "root", "root", "x")
-    present = {"user": "root", "group": "root", "mode": 644, "size": 1}
-    run = run_task(status_mail.configure, settings, facts={
-        "HostState": {"files": {TIMER: unit, SERVICE: unit}, "units": {}},
-        "File": {TIMER: present, SERVICE: present, svc.CONFIG: present},
-        "Directory": {svc.STATE_DIR: {"user": "root", "group": "root", "mode": 2700}},
-    })
-    assert run.op("Stop and disable").commands == [f"systemctl disable --now {svc.TIMER}"]
-    for path in (TIMER, SERVICE, svc.CONFIG):
-        assert run.op(f"Remove {path}").commands == [f"rm -f {path}"]
-    assert run.op(f"Remove {svc.STATE_DIR}").commands == [f"rm -rf {svc.STATE_DIR}"]
-    assert run.op("daemon-reload (status mail units removed)").commands == [
-        "systemctl daemon-reload"]
+    unit = ("regular file", 0o644, "root", "root", None)
+    run = run_task(status_mail.configure, settings, facts={"HostState": {"files": {
+        TIMER: unit, SERVICE: unit, svc.CONFIG: unit,
+        svc.STATE_DIR: ("directory", 0o2700, "root", "root", None)}, "units": {}}})
+    assert run.op("Remove the status mail").commands == [
+        f"systemctl disable --now {svc.TIMER}", f"rm -f {TIMER} {SERVICE} {svc.CONFIG}",
+        f"rm -rf {svc.STATE_DIR}", "systemctl daemon-reload"]
     assert not [n for n in run.names() if "Render" in n]
+    # Decided on the one-pass read: no file or directory facts of its own.
+    assert run.reads == ["HostState"]
+
+
+def test_a_second_deploy_changes_nothing_and_asks_the_host_once(run_task):
+    first = run_task(deploy, parse_mail_settings(RAW))
+    facts = converged(first)
+    facts["HostState"]["units"] = {u: ("active", "enabled") for u in (
+        "postfix.service", "certbot.timer", svc.TIMER)}
+    again = run_task(deploy, parse_mail_settings(RAW), facts=facts)
+    assert again.commands() == []
+    assert again.reads == ["HostState"]
+
+
+def test_a_changed_config_alone_does_not_reload_systemd(run_task):
+    first = run_task(deploy, parse_mail_settings(RAW))
+    raw = {**RAW, "status_mail": {"to": "ops@example.net"}}
+    run = run_task(deploy, parse_mail_settings(raw), facts=converged(first))
+    assert json.loads(run.upload(svc.CONFIG))["to"] == "ops@example.net"
+    assert run.op("daemon-reload (status mail units changed)").commands == []
 
 
 def test_turned_off_on_a_host_that_never_had_it_changes_nothing(run_task):
