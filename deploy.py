@@ -11,7 +11,7 @@ from pyinfra import host, inventory
 
 from mailops.dkim.plan import SIGN_WITH_DATA, signing_plan
 from mailops.inventory import for_deploy
-from tasks import base, bounce, dovecot, mta_sts, opendkim, postfix, tls
+from tasks import base, bounce, dovecot, mta_sts, opendkim, postfix, resolver, rspamd, sieve, tls
 
 mail = for_deploy(inventory)
 settings = mail.host(host.name).settings
@@ -20,10 +20,16 @@ settings = mail.host(host.name).settings
 dkim_plan = signing_plan(settings, override=host.data.get(SIGN_WITH_DATA))
 
 base.configure(settings)
+# The host's own resolver before anything that looks names up through it.
+resolver.configure(settings)
 tls.configure(settings)
 # MTA-STS before Postfix: main.cf asks its resolver before every delivery.
 mta_sts.configure(settings, mail.settings)
 dovecot.configure(settings)
+# After dovecot.conf: sievec compiles with the extensions it enables (imapsieve, pipe).
+sieve.configure()
 opendkim.configure(settings, dkim_plan)
 bounce.configure(settings)  # before Postfix, whose config names its user, hook and DB
+# rspamd (and its Redis) before Postfix, whose port-25 smtpd calls it as a milter.
+rspamd.configure(settings)
 postfix.configure(settings)

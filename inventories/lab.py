@@ -44,6 +44,9 @@ else:
 # verified TLS (RFC 8461 §5).
 _MTA_STS = {"mode": "enforce", "max_age": "1d"}
 
+_LAB_ZONES = [*_lab.info["dns"]["zones"], _lab.info["dns"].get(
+    "reverse_zone", ".".join(reversed(_lab.address("mx1").split(".")[:3])) + ".in-addr.arpa")]
+
 _RFC2136 = {"provider": "rfc2136", "server": _lab.info["dns"]["server"],
             "tsig_env": "MAILOPS_TSIG"}
 
@@ -57,6 +60,12 @@ MAILOPS = {
     "mynetworks": ["127.0.0.0/8"],
     # The lab BIND is the only DNS there is: no root to resolve from.
     "resolvers": [_lab.info["dns"]["server"]],
+    # The host's own resolver (unbound) forwards to the lab BIND; the lab zones are not
+    # DNSSEC-signed, so they are not validated.
+    "resolver": {"forwarders": [_lab.info["dns"]["server"]], "insecure": _LAB_ZONES},
+    # Inbound filtering with the production defaults, except a short greylisting delay
+    # (remote retries every 5-10 s) so a greylisted test message arrives within seconds.
+    "inbound": {"greylist_delay": 10},
     "domains": {
         "example.test": {
             "dns": _RFC2136,

@@ -27,6 +27,7 @@ MAIL_PACKAGES = [
     "dovecot-core",
     "dovecot-imapd",
     "dovecot-lmtpd",
+    "dovecot-sieve",  # Pigeonhole: spam into Junk, IMAPSieve learning (tasks/sieve.py)
     "opendkim",
     "opendkim-tools",
     "openssl",

@@ -21,6 +21,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from .inbound import Inbound, Resolver
 from .types import (
     IP,
     Address,
@@ -250,6 +251,10 @@ class MailSettings(_Model):
     # DNS blocklist zones `mailops check` looks the host's addresses up in (e.g.
     # "zen.spamhaus.org"; mind their terms of use). Empty (default): no lookups.
     blocklists: Annotated[tuple[DnsName, ...], List] = ()
+    # Inbound filtering (postscreen, rspamd, greylisting, Junk) and the host's own
+    # validating resolver: see inventory/inbound.py for every key and default.
+    inbound: Inbound = Inbound()
+    resolver: Resolver = Resolver()
 
     @model_validator(mode="after")
     def _expand(self) -> MailSettings:

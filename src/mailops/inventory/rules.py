@@ -177,10 +177,19 @@ def files_mode_names_files(s: MailSettings) -> list[str]:
             for key in ("cert_file", "key_file") if not getattr(s.tls, key)]
 
 
+def inbound_domains_are_hosted(s: MailSettings) -> list[str]:
+    """Per-domain inbound settings name a hosted domain (a typo would silently filter)."""
+    hosted = {d.name for d in s.domains}
+    return [problem(f"{P}.inbound.domains.{name}", "a domain this host does not serve",
+                    f"one of {', '.join(sorted(hosted))}",
+                    "fix the name or add the domain under `domains`")
+            for name in s.inbound.domains if name.rstrip(".") not in hosted]
+
+
 HOST_RULES: tuple[Callable[[MailSettings], list[str]], ...] = (
     zone_contains_domain, rfc2136_needs_a_server, mta_sts_max_age, addresses_are_unique,
     mailbox_local_part_is_a_path_name, bounces_is_reserved, local_targets_exist,
-    spf_lookup_limit, acme_is_possible, files_mode_names_files,
+    spf_lookup_limit, acme_is_possible, files_mode_names_files, inbound_domains_are_hosted,
 )
 
 

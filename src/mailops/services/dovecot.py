@@ -8,6 +8,7 @@ from typing import Any
 from ..inventory import MailSettings
 from . import tls
 from .paths import AUTH_SOCKET, LMTP_SOCKET, POSTFIX_SPOOL, QUOTA_STATUS_SOCKET, MailhostError
+from .sieve import sieve_context
 
 VMAIL_USER = "vmail"
 VMAIL_GROUP = "vmail"
@@ -102,4 +103,5 @@ def dovecot_context(settings: MailSettings, *, tls_cert: str = tls.TLS_CERT,
         "auth_socket": f"{spool}/{AUTH_SOCKET}",
         "quota_status_socket": f"{spool}/{QUOTA_STATUS_SOCKET}",
         "message_size_limit": settings.message_size_limit,
+        **sieve_context(),  # MAILOPS-SIEVE: spam into Junk, learning (services/sieve.py)
     }

@@ -30,6 +30,7 @@ from .paths import (
     POSTFIX_MAPS_DIR,
     QUOTA_STATUS_SOCKET,
 )
+from .rspamd import RSPAMD_MILTER
 
 # The lookup tables under /etc/postfix/maps, each rendered whole from
 # templates/postfix/<name>.j2 as a texthash: (or sqlite:) table.
@@ -191,6 +192,7 @@ def postfix_context(settings: MailSettings) -> dict[str, Any]:
         "auth_socket": AUTH_SOCKET,
         "quota_status_socket": QUOTA_STATUS_SOCKET,
         "opendkim_socket": OPENDKIM_SOCKET,
+        "rspamd_milter": RSPAMD_MILTER,  # port 25 only (MAILOPS-INBOUND-FILTER)
         "mta_sts_resolver": mta_sts.MTA_STS_RESOLVER,  # outbound MTA-STS (RFC 8461 §5)
         **bounce.bounce_context(settings, mailboxes(settings)),
     }

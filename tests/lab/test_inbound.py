@@ -1,0 +1,166 @@
+"""Inbound filtering end to end: `remote` (the internet) sends to mx1 on port 25 through
+postscreen, rspamd and Sieve; users teach rspamd by moving mail into and out of Junk."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import time
+import uuid
+
+import pytest
+from labtools import on
+from mailclients import IMAPS, imap_fetch, new_message, submit
+from remote_sender import RemoteDomain, on_with_input, send_from_remote
+
+pytestmark = pytest.mark.lab
+
+# https://spamassassin.apache.org/gtube/ — rspamd refuses it (its "reject" pattern).
+GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+
+
+@pytest.fixture(scope="module")
+def remote_domain(lab, lab_dns):
+    d = RemoteDomain(lab)
+    d.publish()
+    return d
+
+
+def message(sender: str, to: str, body: str = "", **headers: str) -> tuple[bytes, str]:
+    msg, token = new_message(sender, to)
+    msg["Date"] = email.utils.formatdate(localtime=False)
+    for name, value in headers.items():
+        msg[name.replace("_", "-")] = value
+    if body:
+        msg.set_content(f"token {token}\n{body}\n")
+    return msg.as_bytes(), token
+
+
+def in_mailbox(lab, user: str, token: str, mailbox: str, timeout: float = 60) -> bytes:
+    deadline = time.monotonic() + timeout
+    while True:
+        with IMAPS(lab) as imap:
+            imap.login(user, lab.password(user))
+            imap.select(mailbox, readonly=True)
+            _, ids = imap.search(None, "SUBJECT", f'"lab test {token}"')
+            if ids[0]:
+                _, data = imap.fetch(ids[0].split()[-1], "(RFC822)")
+                return data[0][1]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{user} has no message {token} in {mailbox} after {timeout}s")
+        time.sleep(0.5)
+
+
+def our_results(raw: bytes) -> str:
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    return " ".join(str(v) for v in msg.get_all("Authentication-Results", [])
+                    if str(v).startswith("mx1.example.test"))
+
+
+# ----------------------------------------------------------------------------- refused
+
+
+def test_gtube_from_remote_is_refused_at_end_of_data_with_5_7_1(lab, lab_dns):
+    raw, _ = message("someone@remote.test", "alice@example.test", body=GTUBE)
+    got = send_from_remote(raw, "someone@remote.test", ["alice@example.test"])
+    assert got["stage"] == "data" and got["code"] == 554, got
+    assert got["text"].startswith("5.7.1"), got
+
+
+def test_a_spoof_of_our_domain_under_p_reject_is_refused(lab, lab_dns):
+    # Not our address, no signature: SPF and DKIM fail for example.test (DMARC p=reject).
+    raw, _ = message("alice@example.test", "bob@example.test")
+    got = send_from_remote(raw, "someone@remote.test", ["bob@example.test"])
+    assert got["stage"] == "data" and got["code"] == 554, got
+    assert got["text"].startswith("5.7.1"), got
+
+
+# ----------------------------------------------------------------------------- delivered
+
+
+def test_signed_mail_with_valid_spf_reaches_the_inbox_with_its_results(lab, remote_domain):
+    raw, token = message("someone@remote.test", "alice@example.test")
+    # A header the sender forged: an Authentication-Results in our name must not survive.
+    forged = b"Authentication-Results: mx1.example.test; dkim=pass header.d=paypal.example\r\n"
+    signed = remote_domain.sign(raw)
+    got = send_from_remote(forged + signed, "someone@remote.test", ["alice@example.test"])
+    assert got["code"] == 250, got
+    delivered = in_mailbox(lab, "alice@example.test", token, "INBOX")
+    results = our_results(delivered)
+    for verdict in ("spf=pass", "dkim=pass", "dmarc=pass"):
+        assert verdict in results, results
+    assert b"paypal.example" not in delivered
+
+
+def test_a_message_scoring_between_junk_and_reject_is_greylisted_then_filed_in_junk(
+        lab, lab_dns):
+    # Several defects rspamd scores (no Message-ID, no Date, no To, no Subject, an HTML
+    # part only): above the junk threshold (6), below reject (15). Greylisting defers it
+    # first; remote retries and it is then filed into Junk.
+    token = uuid.uuid4().hex
+    raw = (f"From: someone@remote.test\r\nMIME-Version: 1.0\r\n"
+           f"Content-Type: text/html; charset=utf-8\r\n\r\n"
+           f"<html><body><p>token {token}</p></body></html>\r\n").encode()
+    score = rspamd_score(raw)
+    assert 6 <= score < 15, f"calibration: the test message scores {score}"
+    first = send_from_remote(raw, "someone@remote.test", ["alice@example.test"])
+    assert first["code"] == 451 and "4.7.1" in first["text"], first
+    time.sleep(11)  # the lab's greylist_delay is 10 s
+    again = send_from_remote(raw, "someone@remote.test", ["alice@example.test"])
+    assert again["code"] == 250, again
+    assert_in_mailbox_body(lab, "alice@example.test", token, "Junk")
+
+
+def rspamd_score(raw: bytes) -> float:
+    """What rspamd on mx1 scores the message as coming from remote (no greylisting)."""
+    r = on_with_input("mx1", f"rspamc -i {REMOTE_IP} -F someone@remote.test -r alice@example.test "
+           "--helo mx.remote.test -h 127.0.0.1:11333 symbols", raw)
+    m = re.search(r"Score: ([-\d.]+) / ", r.stdout)
+    assert m, r.stdout
+    return float(m.group(1))
+
+
+def assert_in_mailbox_body(lab, user, token, mailbox, timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        with IMAPS(lab) as imap:
+            imap.login(user, lab.password(user))
+            imap.select(mailbox, readonly=True)
+            _, ids = imap.search(None, "BODY", token)
+            if ids[0]:
+                return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{user} has no message {token} in {mailbox}")
+        time.sleep(0.5)
+
+
+REMOTE_IP = __import__("mailops.lab.config", fromlist=["x"]).machine("remote").address
+
+
+# ----------------------------------------------------------------------------- rspamd down
+
+
+def test_with_rspamd_stopped_port_25_mail_is_deferred_then_delivered_and_submission_works(
+        lab, lab_dns):
+    on("mx1", "systemctl stop rspamd")
+    try:
+        raw, token = message("someone@remote.test", "bob@example.test")
+        got = send_from_remote(raw, "someone@remote.test", ["bob@example.test"])
+        assert got["code"] == 451 and got["text"].startswith("4."), got
+        # Outbound submission does not pass through rspamd.
+        out, out_token = new_message("alice@example.test", "someone@remote.test")
+        submit(lab, "alice@example.test", out)
+    finally:
+        on("mx1", "systemctl start rspamd")
+    from mailclients import received_at_remote
+    received_at_remote(lab, out_token)
+    # A sending MTA retries: the same message is accepted once rspamd is back.
+    deadline = time.monotonic() + 60
+    while True:
+        got = send_from_remote(raw, "someone@remote.test", ["bob@example.test"])
+        if got["code"] == 250 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert got["code"] == 250, got
+    assert token.encode() in imap_fetch(lab, "bob@example.test", token)
