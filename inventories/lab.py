@@ -64,8 +64,9 @@ MAILOPS = {
     # DNSSEC-signed, so they are not validated.
     "resolver": {"forwarders": [_lab.info["dns"]["server"]], "insecure": _LAB_ZONES},
     # Inbound filtering with the production defaults, except a short greylisting delay
-    # (remote retries every 5-10 s) so a greylisted test message arrives within seconds.
-    "inbound": {"greylist_delay": 10},
+    # (remote retries every 5-10 s) so a greylisted test message arrives within seconds,
+    # and a lab-only DNS blocklist on the lab BIND (the tests list addresses in it).
+    "inbound": {"greylist_delay": 10, "dnsbl": ["dnsbl.remote.test=127.0.0.[2..11]*3"]},
     "domains": {
         "example.test": {
             "dns": _RFC2136,

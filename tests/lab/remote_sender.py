@@ -30,10 +30,11 @@ SELECTOR = "lab2026"
 _SESSION = textwrap.dedent("""
     import json, smtplib, sys
     raw = sys.stdin.buffer.read()
-    sender, rcpts, helo = json.loads(sys.argv[1])
+    sender, rcpts, helo, source = json.loads(sys.argv[1])
     out = {"stage": "data", "code": 250, "text": ""}
     try:
-        with smtplib.SMTP("%s", 25, local_hostname=helo, timeout=60) as s:
+        with smtplib.SMTP("%s", 25, local_hostname=helo, timeout=60,
+                          source_address=(source, 0) if source else None) as s:
             s.sendmail(sender, rcpts, raw)
     except smtplib.SMTPRecipientsRefused as e:
         code, text = list(e.recipients.values())[0]
@@ -45,9 +46,10 @@ _SESSION = textwrap.dedent("""
 
 
 def send_from_remote(raw: bytes, sender: str, rcpts: list[str],
-                     helo: str = "mx.remote.test") -> dict:
-    """One SMTP transaction from remote's address to mx1:25: {stage, code, text}."""
-    args = shlex.quote(json.dumps([sender, rcpts, helo]))
+                     helo: str = "mx.remote.test", source: str = "") -> dict:
+    """One SMTP transaction from remote's address (or `source`, another address of
+    remote's) to mx1:25: {stage, code, text}."""
+    args = shlex.quote(json.dumps([sender, rcpts, helo, source]))
     result = on_with_input("remote", f"python3 -c {shlex.quote(_SESSION)} {args}", raw)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)

@@ -164,3 +164,91 @@ def test_with_rspamd_stopped_port_25_mail_is_deferred_then_delivered_and_submiss
         time.sleep(1)
     assert got["code"] == 250, got
     assert token.encode() in imap_fetch(lab, "bob@example.test", token)
+
+
+# ----------------------------------------------------------------------------- learning
+
+
+def learned(kind: str) -> int:
+    """rspamd's count of messages learned into a Bayes class (BAYES_SPAM / BAYES_HAM)."""
+    out = on("mx1", "rspamc -h 127.0.0.1:11334 stat").stdout
+    m = re.search(rf"Statfile: {kind} .*?learned: (\d+)", out)
+    assert m, out
+    return int(m.group(1))
+
+
+def wait_for(predicate, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
+
+
+def move(lab, user: str, token: str, source: str, target: str) -> None:
+    with IMAPS(lab) as imap:
+        imap.login(user, lab.password(user))
+        imap.select(source)
+        _, ids = imap.uid("SEARCH", "BODY", token)
+        assert ids[0], f"{token} not in {source}"
+        typ, data = imap.uid("MOVE", ids[0].split()[-1], target)
+        assert typ == "OK", data
+
+
+def test_moving_mail_into_junk_learns_spam_and_out_of_junk_learns_ham(lab, lab_dns):
+    # Enough distinct words for a Bayes lesson (rspamd skips messages with few tokens).
+    words = " ".join(f"word{uuid.uuid4().hex[:6]}" for _ in range(60))
+    raw, token = message("someone@remote.test", "bob@example.test", body=words)
+    assert send_from_remote(raw, "someone@remote.test", ["bob@example.test"])["code"] == 250
+    in_mailbox(lab, "bob@example.test", token, "INBOX")
+    spam, ham = learned("BAYES_SPAM"), learned("BAYES_HAM")
+    move(lab, "bob@example.test", token, "INBOX", "Junk")
+    assert wait_for(lambda: learned("BAYES_SPAM") == spam + 1), "rspamd did not learn spam"
+    move(lab, "bob@example.test", token, "Junk", "INBOX")
+    assert wait_for(lambda: learned("BAYES_HAM") == ham + 1), "rspamd did not learn ham"
+
+
+# ----------------------------------------------------------------------------- postscreen
+
+# The lab inventory's DNSBL: dnsbl.remote.test=127.0.0.[2..11]*3 (threshold 3).
+DNSBL = "dnsbl.remote.test"
+LISTED = REMOTE_IP.rsplit(".", 1)[0] + ".99"  # a second address of remote's
+
+
+def reversed_name(address: str) -> str:
+    return ".".join(reversed(address.split("."))) + ".dnsbl"
+
+
+@pytest.fixture
+def listed_address(lab, lab_dns):
+    """A second address on remote, listed in the lab DNSBL (127.0.0.2), and the RFC 5782
+    §5 test entry 127.0.0.2 listed too; both withdrawn afterwards."""
+    from remote_sender import update
+    records = [(reversed_name(LISTED), "A", "127.0.0.2"),
+               (reversed_name("127.0.0.2"), "A", "127.0.0.2"),
+               (reversed_name("127.0.0.2"), "TXT", '"RFC 5782 test entry"')]
+    update("remote.test", lab, records)
+    on("remote", f"ip addr add {LISTED}/24 dev host0")
+    try:
+        yield LISTED
+    finally:
+        on("remote", f"ip addr del {LISTED}/24 dev host0", check=False)
+        update("remote.test", lab, records, delete=True)
+
+
+def test_a_client_listed_on_the_dnsbl_is_refused_by_postscreen(lab, listed_address):
+    raw, _ = message("someone@remote.test", "alice@example.test")
+    got = send_from_remote(raw, "someone@remote.test", ["alice@example.test"],
+                           source=listed_address)
+    assert got["stage"] == "rcpt" and got["code"] == 550, got
+    assert DNSBL in got["text"], got
+    log = on("mx1", "grep -h 'postscreen' /var/log/mail.log | tail -20").stdout
+    assert f"DNSBL rank 3 for [{listed_address}]" in log, log
+
+
+def test_the_host_resolver_answers_the_dnsbl_test_entry(lab, listed_address):
+    # RFC 5782 §5: 127.0.0.2 is listed in every DNSBL; asked through mx1's own resolver.
+    got = on("mx1", f"getent ahostsv4 2.0.0.127.{DNSBL}", check=False).stdout
+    assert "127.0.0.2" in got, got
+    assert on("mx1", f"getent ahostsv4 1.0.0.127.{DNSBL}", check=False).returncode == 2

@@ -30,14 +30,16 @@ from .paths import (
     POSTFIX_MAPS_DIR,
     QUOTA_STATUS_SOCKET,
 )
-from .rspamd import RSPAMD_MILTER
+from .rspamd import RSPAMD_MILTER, postscreen_context
 
 # The lookup tables under /etc/postfix/maps, each rendered whole from
 # templates/postfix/<name>.j2 as a texthash: (or sqlite:) table.
 MAPS = ("virtual_mailbox_domains", "virtual_mailbox_maps", "virtual_alias_maps",
         "sender_login_maps", "local_aliases",
         # the bounce pipeline (services/bounce.py):
-        "transport", "bounce_recipients", "bounce_senders", "suppression.cf")
+        "transport", "bounce_recipients", "bounce_senders", "suppression.cf",
+        # postscreen's allowlist (services/rspamd.py: postscreen_context):
+        "postscreen_access.cidr")
 
 # RFC 5321 §4.5.3.1.8: a server MUST accept at least 100 recipients per transaction;
 # clients handle "452 too many recipients" by sending the rest in a new transaction
@@ -193,6 +195,7 @@ def postfix_context(settings: MailSettings) -> dict[str, Any]:
         "quota_status_socket": QUOTA_STATUS_SOCKET,
         "opendkim_socket": OPENDKIM_SOCKET,
         "rspamd_milter": RSPAMD_MILTER,  # port 25 only (MAILOPS-INBOUND-FILTER)
+        **postscreen_context(settings),  # MAILOPS-POSTSCREEN
         "mta_sts_resolver": mta_sts.MTA_STS_RESOLVER,  # outbound MTA-STS (RFC 8461 §5)
         **bounce.bounce_context(settings, mailboxes(settings)),
     }

@@ -60,10 +60,25 @@ def domain_overrides(settings: MailSettings) -> list[dict[str, Any]]:
     return out
 
 
+def allowed_clients(settings: MailSettings) -> list[str]:
+    """Clients neither postscreen nor greylisting ever hold up: the host's own addresses
+    and the inventory's inbound.allow (relays, backup MX, partners)."""
+    return list(dict.fromkeys([*settings.ipv4, *settings.ipv6, *settings.inbound.allow]))
+
+
+def postscreen_context(settings: MailSettings) -> dict[str, Any]:
+    """main.cf's MAILOPS-POSTSCREEN values and the postscreen_access.cidr rows."""
+    return {
+        "dnsbl_sites": list(settings.inbound.dnsbl),
+        "dnsbl_threshold": settings.inbound.dnsbl_threshold,
+        "postscreen_allow": allowed_clients(settings),
+    }
+
+
 def rspamd_context(settings: MailSettings) -> dict[str, Any]:
     """Template variables for templates/rspamd/*.j2 and templates/redis/redis.conf.j2."""
     inbound = settings.inbound
-    allow = list(dict.fromkeys([*settings.ipv4, *settings.ipv6, *inbound.allow]))
+    allow = allowed_clients(settings)
     return {
         "resolver": RESOLVER_ADDRESS,
         "local_addrs": _local_addrs(settings),
