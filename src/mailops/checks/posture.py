@@ -25,6 +25,7 @@ from ..dns.query import Dns
 from ..dns.records import records_for_hosts
 from ..inventory import InventoryHost as MailHost
 from ..inventory import domains_of
+from .health import check_host_health
 from .records import check_records
 from .report import FAIL, Finding, guard, render
 from .reputation import check_blocklists, check_fcrdns
@@ -45,7 +46,8 @@ class Context:
 
 
 DOMAIN_CHECKS = (check_dkim_signing, check_mta_sts)
-HOST_CHECKS = (check_fcrdns, check_certificates, check_relay, check_blocklists)
+HOST_CHECKS = (check_fcrdns, check_certificates, check_relay, check_blocklists,
+               check_host_health)
 
 
 def dkim_probe() -> Callable:

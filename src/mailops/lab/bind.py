@@ -36,6 +36,8 @@ def _zone_text(zone: str) -> str:
             lines.append(f"{m.fqdn}. IN A {m.address}")
     if zone == "remote.test":
         lines.append(f"@ IN MX 10 {config.machine('remote').fqdn}.")
+        # The lab's DNS blocklist carries the RFC 5782 §5 test entry: 127.0.0.2 listed.
+        lines.append("2.0.0.127.dnsbl IN A 127.0.0.2")
     return "\n".join(lines) + "\n"
 
 
