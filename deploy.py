@@ -11,7 +11,19 @@ from pyinfra import host, inventory
 
 from mailops.dkim.plan import SIGN_WITH_DATA, signing_plan
 from mailops.inventory import for_deploy
-from tasks import base, bounce, dovecot, mta_sts, opendkim, postfix, resolver, rspamd, sieve, tls
+from tasks import (
+    base,
+    bounce,
+    dovecot,
+    guards,
+    mta_sts,
+    opendkim,
+    postfix,
+    resolver,
+    rspamd,
+    sieve,
+    tls,
+)
 
 mail = for_deploy(inventory)
 settings = mail.host(host.name).settings
@@ -20,6 +32,7 @@ settings = mail.host(host.name).settings
 dkim_plan = signing_plan(settings, override=host.data.get(SIGN_WITH_DATA))
 
 base.configure(settings)
+guards.configure()  # journal size caps before the services that log
 # The host's own resolver before anything that looks names up through it.
 resolver.configure(settings)
 tls.configure(settings)

@@ -282,3 +282,22 @@ def test_the_host_resolver_answers_the_dnsbl_test_entry(lab, listed_address):
     got = on("mx1", f"getent ahostsv4 2.0.0.127.{DNSBL}", check=False).stdout
     assert "127.0.0.2" in got, got
     assert on("mx1", f"getent ahostsv4 1.0.0.127.{DNSBL}", check=False).returncode == 2
+
+
+# ----------------------------------------------------------------------------- guards
+
+
+def test_state_and_logs_are_bounded_and_the_controller_is_local_only(lab, lab_dns):
+    journal = on("mx1", "systemd-analyze cat-config systemd/journald.conf").stdout
+    assert "SystemMaxUse=1G" in journal and "SystemKeepFree=2G" in journal
+    redis = on("mx1", "redis-cli -s /run/redis/redis-server.sock config get maxmemory*").stdout
+    assert "268435456" in redis and "allkeys-lru" in redis, redis
+    listening = on("mx1", "ss -Hltn").stdout
+    # Redis has no TCP port; rspamd's controller, milter and scanner only on the loopback.
+    assert ":6379" not in listening
+    for port in (11332, 11333, 11334):
+        for line in (ln for ln in listening.splitlines() if f":{port} " in ln):
+            assert re.search(rf"(127\.0\.0\.1|\[::1\]):{port} ", line), line
+    # The packaged controller password ("q1") is replaced by a hash nobody knows.
+    secret = on("mx1", "cat /etc/rspamd/local.d/controller-secret.inc").stdout
+    assert re.fullmatch(r'password = "\$2\$[^"]+";\n', secret), "unexpected form"
