@@ -43,21 +43,6 @@ def message(sender: str, to: str, body: str = "", **headers: str) -> tuple[bytes
     return msg.as_bytes(), token
 
 
-def in_mailbox(lab, user: str, token: str, mailbox: str, timeout: float = 60) -> bytes:
-    deadline = time.monotonic() + timeout
-    while True:
-        with IMAPS(lab) as imap:
-            imap.login(user, lab.password(user))
-            imap.select(mailbox, readonly=True)
-            _, ids = imap.search(None, "SUBJECT", f'"lab test {token}"')
-            if ids[0]:
-                _, data = imap.fetch(ids[0].split()[-1], "(RFC822)")
-                return data[0][1]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{user} has no message {token} in {mailbox} after {timeout}s")
-        time.sleep(0.5)
-
-
 def our_results(raw: bytes) -> str:
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     return " ".join(str(v) for v in msg.get_all("Authentication-Results", [])
@@ -92,7 +77,7 @@ def test_signed_mail_with_valid_spf_reaches_the_inbox_with_its_results(lab, remo
     signed = remote_domain.sign(raw)
     got = send_from_remote(forged + signed, "someone@remote.test", ["alice@example.test"])
     assert got["code"] == 250, got
-    delivered = in_mailbox(lab, "alice@example.test", token, "INBOX")
+    delivered = imap_fetch(lab, "alice@example.test", token)
     results = our_results(delivered)
     for verdict in ("spf=pass", "dkim=pass", "dmarc=pass"):
         assert verdict in results, results
@@ -121,7 +106,7 @@ def test_a_message_scoring_between_junk_and_reject_is_greylisted_then_filed_in_j
     time.sleep(11)  # the lab's greylist_delay is 10 s
     again = send_from_remote(raw, sender, ["alice@example.test"])
     assert again["code"] == 250, again
-    assert_in_mailbox_body(lab, "alice@example.test", token, "Junk")
+    imap_fetch(lab, "alice@example.test", token, mailbox="Junk", in_body=True)
 
 
 def test_while_dns_fails_greylisting_stops_deferring_and_mail_flows_after(lab, lab_dns):
@@ -136,13 +121,13 @@ def test_while_dns_fails_greylisting_stops_deferring_and_mail_flows_after(lab, l
         assert got["code"] == 250, got
     finally:
         on("mx1", "systemctl restart unbound")
-    delivered = assert_in_mailbox_body(lab, "alice@example.test", token, "Junk")
+    delivered = imap_fetch(lab, "alice@example.test", token, mailbox="Junk", in_body=True)
     # It passed because rspamd saw DNS failing (R_SPF_DNSFAIL, DMARC_DNSFAIL, ...).
     assert re.search(rb"[A-Z_]+_DNSFAIL\(", delivered), delivered[:3000]
     # DNS is back: ordinary mail flows.
     raw, token = message("someone@remote.test", "alice@example.test")
     assert send_from_remote(raw, "someone@remote.test", ["alice@example.test"])["code"] == 250
-    in_mailbox(lab, "alice@example.test", token, "INBOX")
+    imap_fetch(lab, "alice@example.test", token)
 
 
 def rspamd_score(raw: bytes, sender: str) -> float:
@@ -152,23 +137,6 @@ def rspamd_score(raw: bytes, sender: str) -> float:
     m = re.search(r"Score: ([-\d.]+) / ", r.stdout)
     assert m, r.stdout
     return float(m.group(1))
-
-
-def assert_in_mailbox_body(lab, user, token, mailbox, timeout=60):
-    deadline = time.monotonic() + timeout
-    while True:
-        with IMAPS(lab) as imap:
-            imap.login(user, lab.password(user))
-            imap.select(mailbox, readonly=True)
-            _, ids = imap.search(None, "BODY", token)
-            if ids[0]:
-                _, data = imap.fetch(ids[0].split()[-1], "(RFC822)")
-                return data[0][1]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{user} has no message {token} in {mailbox}")
-        time.sleep(0.5)
-
-
 
 
 # ----------------------------------------------------------------------------- rspamd down
@@ -234,7 +202,7 @@ def test_moving_mail_into_junk_learns_spam_and_out_of_junk_learns_ham(lab, lab_d
     words = " ".join(f"word{uuid.uuid4().hex[:6]}" for _ in range(60))
     raw, token = message("someone@remote.test", "bob@example.test", body=words)
     assert send_from_remote(raw, "someone@remote.test", ["bob@example.test"])["code"] == 250
-    in_mailbox(lab, "bob@example.test", token, "INBOX")
+    imap_fetch(lab, "bob@example.test", token)
     spam, ham = learned("BAYES_SPAM"), learned("BAYES_HAM")
     move(lab, "bob@example.test", token, "INBOX", "Junk")
     assert wait_for(lambda: learned("BAYES_SPAM") == spam + 1), "rspamd did not learn spam"

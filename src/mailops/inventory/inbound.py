@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, model_validator
+from pydantic import Field, PlainValidator, model_validator
 
+from .base import InventoryModel
 from .types import IP, DnsName, Duration, List, fail
 
 # postscreen(8) DNSBL site syntax (postconf(5) postscreen_dnsbl_sites):
@@ -49,14 +50,7 @@ def _dns_ok(zone: str) -> bool:
 DnsblSite = Annotated[str, PlainValidator(_dnsbl_site)]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True,
-                              validate_by_alias=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _absent_is_default(cls, data):
-        return {} if data is None else data
+_Model = InventoryModel
 
 
 class SpamThresholds(_Model):

@@ -19,8 +19,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
+from .base import InventoryModel
 from .inbound import Inbound, Resolver
 from .types import (
     IP,
@@ -51,14 +52,7 @@ DEFAULT_KEYSTORE = "~/.local/share/mailops/keystore"
 MTA_STS_MAX_AGE_LIMIT = 31557600
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True,
-                              validate_by_alias=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _absent_is_default(cls, data):
-        return {} if data is None else data  # "spf": None reads as "spf": {}
+_Model = InventoryModel
 
 
 # --------------------------------------------------------------------------- one domain
