@@ -76,14 +76,19 @@ class RemoteDomain:
         import base64
         self.public = base64.b64encode(der).decode()
 
-    def publish(self) -> None:
+    def records(self) -> list[tuple[str, str, str]]:
         p = f"v=DKIM1; k=rsa; p={self.public}"
         chunks = " ".join(f'"{p[i:i + 250]}"' for i in range(0, len(p), 250))
-        update("remote.test", self.lab, [
-            (f"{SELECTOR}._domainkey", "TXT", chunks),
-            ("@", "TXT", f'"v=spf1 ip4:{REMOTE} -all"'),
-            ("_dmarc", "TXT", '"v=DMARC1; p=reject"'),
-        ])
+        return [(f"{SELECTOR}._domainkey", "TXT", chunks),
+                ("@", "TXT", f'"v=spf1 ip4:{REMOTE} -all"'),
+                ("_dmarc", "TXT", '"v=DMARC1; p=reject"')]
+
+    def publish(self) -> None:
+        update("remote.test", self.lab, self.records())
+
+    def withdraw(self) -> None:
+        """Back to the lab's remote.test: other tests send as it from other addresses."""
+        update("remote.test", self.lab, self.records(), delete=True)
 
     def sign(self, raw: bytes) -> bytes:
         sig = dkim.sign(raw, SELECTOR.encode(), b"remote.test", self.private,
