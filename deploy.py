@@ -12,7 +12,21 @@ from pyinfra import host, inventory
 from mailops.dkim.plan import SIGN_WITH_DATA, signing_plan
 from mailops.inventory import for_deploy
 from mailops.services import release
-from tasks import base, bounce, dovecot, milter_watchdog, mta_sts, opendkim, postfix, relay, tls
+from tasks import (
+    base,
+    bounce,
+    dovecot,
+    guards,
+    milter_watchdog,
+    mta_sts,
+    opendkim,
+    postfix,
+    relay,
+    resolver,
+    rspamd,
+    sieve,
+    tls,
+)
 
 mail = for_deploy(inventory)
 settings = mail.host(host.name).settings
@@ -26,14 +40,21 @@ dkim_plan = signing_plan(settings, override=host.data.get(SIGN_WITH_DATA))
 relay.require_credentials(settings)
 
 base.configure(settings)
+guards.configure()  # journal size caps before the services that log
+# The host's own resolver before anything that looks names up through it.
+resolver.configure(settings)
 tls.configure(settings)
 # MTA-STS before Postfix: main.cf asks its resolver before every delivery.
 mta_sts.configure(settings, mail.settings)
 dovecot.configure(settings)
+# After dovecot.conf: sievec compiles with the extensions it enables (imapsieve, pipe).
+sieve.configure()
 opendkim.configure(settings, dkim_plan)
 bounce.configure(settings)  # before Postfix, whose config names its user, hook and DB
 # A hung OpenDKIM (socket open, no answers) is restarted by a timer; its probe is the
 # host package's milter client, which bounce.configure installs.
 milter_watchdog.configure(settings, dkim_plan)
 relay.configure(settings)  # before Postfix, whose relay services read its files
+# rspamd (and its Redis) before Postfix, whose port-25 smtpd calls it as a milter.
+rspamd.configure(settings)
 postfix.configure(settings)
