@@ -65,10 +65,10 @@ def check_host_health(ctx: Context, h: MailHost) -> list[Finding]:
     if ctx.probe is None:
         return [Finding(subject, "disk, queue, DNSBL", WARN,
                         "not checked: probes on the host were turned off")]
-    from ..hosts import ssh
+    from ..hosts import connect
 
     sites = [s.split("*")[0].split("=") for s in h.settings.inbound.dnsbl]
-    out_text = ssh.run(h, ["sh", "-c", _script([z for z, _ in sites])]).stdout.decode()
+    out_text = connect.run(h, ["sh", "-c", _script([z for z, _ in sites])]).stdout
     out: list[Finding] = []
     answers: dict[tuple[str, str], list[str]] = {}
     for line in out_text.splitlines():
