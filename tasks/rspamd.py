@@ -61,7 +61,15 @@ def configure(settings: MailSettings) -> None:
     changed = any_changed(*files)
     server.shell(name="Check the rspamd configuration (rspamadm configtest)",
                  commands=["rspamadm configtest -q"], _if=changed)
-    systemd.service(name="Restart rspamd (configuration or Redis changed)", service="rspamd",
-                    running=None, restarted=True, _if=any_changed(*files, redis_conf))
-    systemd.service(name="rspamd enabled and running", service="rspamd",
-                    running=True, enabled=True)
+    restarted = systemd.service(name="Restart rspamd (configuration or Redis changed)",
+                                service="rspamd", running=None, restarted=True,
+                                _if=any_changed(*files, redis_conf))
+    started = systemd.service(name="rspamd enabled and running", service="rspamd",
+                              running=True, enabled=True)
+    # systemd reports rspamd started long before it listens: it first loads its Lua
+    # plugins and compiles the public-suffix list (half a minute on a busy 2-core host).
+    # Meanwhile Postfix tempfails every port-25 message (milter default_action). The
+    # deploy ends only once the milter answers, so "deployed" means "accepting mail".
+    server.shell(name=f"rspamd's milter answers on {svc.RSPAMD_MILTER}",
+                 commands=[svc.wait_for_milter_command()],
+                 _if=any_changed(restarted, started))

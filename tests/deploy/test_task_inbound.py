@@ -29,6 +29,12 @@ def test_rspamd_files_are_checked_before_the_restart_and_the_secret_is_made_on_t
     names = run.names()
     assert names.index("rspamd and Redis | Check the rspamd configuration (rspamadm configtest)") \
         < names.index("rspamd and Redis | Restart rspamd (configuration or Redis changed)")
+    # The deploy ends only once the restarted rspamd's milter listens (it loads for
+    # half a minute; meanwhile Postfix tempfails port-25 mail).
+    assert names.index("rspamd and Redis | Restart rspamd (configuration or Redis changed)") \
+        < names.index("rspamd and Redis | rspamd's milter answers on inet:127.0.0.1:11332")
+    (wait,) = [c for c in run.commands() if "/dev/tcp/127.0.0.1/11332" in c]
+    assert "exit 1" in wait  # a rspamd that never listens fails the deploy
     (secret,) = [c for c in run.commands() if "controller-secret" in c]
     assert "/dev/urandom" in secret and "rspamadm pw" in secret  # no password in the repo
     assert "port 0" in run.upload(rspamd_svc.REDIS_CONF)

@@ -35,6 +35,17 @@ LOCAL_FILES = ("options.inc", "actions.conf", "greylist.conf", "dmarc.conf",
 OVERRIDE_FILES = ("options.inc",)
 
 
+def wait_for_milter_command(timeout: int = 300) -> str:
+    """A shell command that returns once rspamd's milter (proxy worker) accepts a TCP
+    connection, or fails after ``timeout`` seconds naming the port."""
+    host, port = RSPAMD_MILTER.removeprefix("inet:").rsplit(":", 1)
+    tries = timeout * 2
+    return (f"for i in $(seq 1 {tries}); do "
+            f"bash -c 'exec 3<>/dev/tcp/{host}/{port}' 2>/dev/null && exit 0; sleep 0.5; "
+            f"done; echo 'rspamd does not listen on {host}:{port} after {timeout} s: "
+            "see journalctl -u rspamd and /var/log/rspamd/rspamd.log' >&2; exit 1")
+
+
 def _local_addrs(settings: MailSettings) -> list[str]:
     nets = ["127.0.0.0/8", "::1"]
     for net in settings.mynetworks:
