@@ -311,6 +311,9 @@ def test_state_and_logs_are_bounded_and_the_controller_is_local_only(lab, lab_dn
     assert "SystemMaxUse=1G" in journal and "SystemKeepFree=2G" in journal
     redis = on("mx1", "redis-cli -s /run/redis/redis-server.sock config get maxmemory*").stdout
     assert "268435456" in redis and "allkeys-lru" in redis, redis
+    # rspamd's scan history (shown by its controller) keeps the last 1000 messages only.
+    history = on("mx1", "rspamadm configdump history_redis 2>/dev/null").stdout
+    assert "nrows = 1000;" in history, history
     listening = on("mx1", "ss -Hltn").stdout
     # Redis has no TCP port; rspamd's controller, milter and scanner only on the loopback.
     assert ":6379" not in listening
