@@ -17,11 +17,15 @@ from tasks import (
     bounce,
     delivery_log,
     dovecot,
+    guards,
     milter_watchdog,
     mta_sts,
     opendkim,
     postfix,
     relay,
+    resolver,
+    rspamd,
+    sieve,
     tls,
 )
 from tasks.status_mail import configure as configure_status_mail
@@ -38,10 +42,15 @@ dkim_plan = signing_plan(settings, override=host.data.get(SIGN_WITH_DATA))
 relay.require_credentials(settings)
 
 base.configure(settings)
+guards.configure()  # journal size caps before the services that log
+# The host's own resolver before anything that looks names up through it.
+resolver.configure(settings)
 tls.configure(settings)
 # MTA-STS before Postfix: main.cf asks its resolver before every delivery.
 mta_sts.configure(settings, mail.settings)
 dovecot.configure(settings)
+# After dovecot.conf: sievec compiles with the extensions it enables (imapsieve, pipe).
+sieve.configure()
 opendkim.configure(settings, dkim_plan)
 bounce.configure(settings)  # before Postfix, whose config names its user, hook and DB
 # A hung OpenDKIM (socket open, no answers) is restarted by a timer; its probe is the
@@ -50,6 +59,8 @@ milter_watchdog.configure(settings, dkim_plan)
 # The delivery log is the host package's service too (and reads what Postfix logs).
 delivery_log.configure(settings)
 relay.configure(settings)  # before Postfix, whose relay services read its files
+# rspamd (and its Redis) before Postfix, whose port-25 smtpd calls it as a milter.
+rspamd.configure(settings)
 postfix.configure(settings)
 # Last: the status mail watches every unit the tasks above keep running.
 configure_status_mail(settings)

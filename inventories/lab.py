@@ -11,6 +11,7 @@ from mailops.inventory import check_here
 from mailops.lab.config import LabState
 
 _lab = LabState.load()
+_GATEWAY = _lab.info["dns"]["server"]  # the bridge address of this machine
 
 
 def _mailbox(address, quota=None):
@@ -42,6 +43,9 @@ else:
 # verified TLS (RFC 8461 §5).
 _MTA_STS = {"mode": "enforce", "max_age": "1d"}
 
+_LAB_ZONES = [*_lab.info["dns"]["zones"], _lab.info["dns"].get(
+    "reverse_zone", ".".join(reversed(_lab.address("mx1").split(".")[:3])) + ".in-addr.arpa")]
+
 _RFC2136 = {"provider": "rfc2136", "server": _lab.info["dns"]["server"],
             "tsig_env": "MAILOPS_TSIG"}
 # An operator exports the TSIG secret (never written in an inventory); the lab's is a
@@ -65,6 +69,17 @@ MAILOPS = {
     # `mailops check` verifies mx1's certificates and MTA-STS policy against the lab
     # CA and Pebble's roots, not this machine's trust store.
     "trust_anchors": str(_lab.ca_cert),
+    # The host's own resolver (unbound) forwards to the lab BIND; the lab zones are not
+    # DNSSEC-signed, so they are not validated.
+    "resolver": {"forwarders": [_lab.info["dns"]["server"]], "insecure": _LAB_ZONES},
+    # Inbound filtering with the production defaults, except a short greylisting delay
+    # (remote retries every 5-10 s) so a greylisted test message arrives within seconds,
+    # and a lab-only DNS blocklist on the lab BIND (the tests list addresses in it).
+    # This machine (the lab bridge's gateway) is the operator's and the tests' own SMTP
+    # client: allowed past postscreen and greylisting like a partner relay would be, so
+    # protocol tests see Postfix's own replies. `remote` gets the full treatment.
+    "inbound": {"greylist_delay": 10, "dnsbl": ["dnsbl.remote.test=127.0.0.[2..11]*3"],
+                "allow": [_GATEWAY]},
     "domains": {
         "example.test": {
             "dns": _RFC2136,

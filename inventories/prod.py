@@ -46,6 +46,19 @@ MAILOPS = {
     # The per-message delivery log (`mailops messages`, `trace`): kept 30 days; subjects
     # are personal data and stay out unless turned on.
     "delivery_log": {"retention_days": 30, "subjects": False},
+    # Inbound filtering on port 25 (every key optional; these are the defaults except
+    # dnsbl, which is empty by default). Spamhaus ZEN with its exact listing codes,
+    # weight 3 = refused on its own. Its terms: free only for low-volume, non-commercial
+    # use and only through your own resolver (the host's unbound, no forwarders) —
+    # https://www.spamhaus.org/blocklists/dnsbl-fair-use-policy/.
+    "inbound": {
+        "dnsbl": ["zen.spamhaus.org=127.0.0.[2..11]*3"],
+        "spam": {"reject": 15, "junk": 6, "greylist": 4},
+        "greylisting": True,
+        "dmarc_enforce": True,
+        # A domain that forwards everything elsewhere: no scoring, no DMARC refusal.
+        # "domains": {"lists.example.com": {"filter": False}},
+    },
     "message_size_limit": "50M",
     "default_quota": "2G",
     "domains": {

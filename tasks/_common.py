@@ -32,6 +32,7 @@ MAIL_PACKAGES = [
     "dovecot-core",
     "dovecot-imapd",
     "dovecot-lmtpd",
+    "dovecot-sieve",  # Pigeonhole: spam into Junk, IMAPSieve learning (tasks/sieve.py)
     "opendkim",
     "opendkim-tools",
     "openssl",

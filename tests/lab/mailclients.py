@@ -110,19 +110,24 @@ def received_at_remote(lab: LabState, token: str, timeout: float = 60) -> email.
     raise AssertionError(f"no message with token {token} reached remote within {timeout}s")
 
 
-def imap_fetch(lab: LabState, user: str, token: str, timeout: float = 60) -> bytes:
-    """Log in over IMAPS as `user` and return the raw message carrying `token`."""
+def imap_fetch(lab: LabState, user: str, token: str, timeout: float = 60,
+               mailbox: str | tuple[str, ...] = "INBOX", in_body: bool = False) -> bytes:
+    """Log in over IMAPS as `user` and return the raw message carrying `token` in its
+    subject (or, with `in_body`, its body) from `mailbox` (or the first of several)."""
     deadline = time.monotonic() + timeout
     while True:
         with IMAPS(lab) as imap:
             imap.login(user, lab.password(user))
-            imap.select("INBOX", readonly=True)
-            _, ids = imap.search(None, "SUBJECT", f'"lab test {token}"')
-            if ids[0]:
-                _, data = imap.fetch(ids[0].split()[-1], "(RFC822)")
-                return data[0][1]
+            for folder in (mailbox,) if isinstance(mailbox, str) else mailbox:
+                imap.select(folder, readonly=True)
+                _, ids = (imap.search(None, "BODY", token) if in_body else
+                          imap.search(None, "SUBJECT", f'"lab test {token}"'))
+                if ids[0]:
+                    _, data = imap.fetch(ids[0].split()[-1], "(RFC822)")
+                    return data[0][1]
         if time.monotonic() > deadline:
-            raise AssertionError(f"{user} has no message {token} after {timeout}s")
+            raise AssertionError(f"{user} has no message {token} in {mailbox} after "
+                                 f"{timeout}s")
         time.sleep(0.5)
 
 

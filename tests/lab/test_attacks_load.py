@@ -71,7 +71,10 @@ def with_retries(send, stop: float) -> int:
 def maildir_tokens(root) -> dict[str, bytes]:
     """token -> raw message, for every lab-test message under a Maildir tree."""
     out = {}
-    for path in root.glob("**/Maildir/*/*") if root.name != "Maildir" else root.glob("*/*"):
+    for path in root.rglob("*"):
+        # Maildir++: new/ and cur/ of INBOX and of every folder (.Junk/new, ...)
+        if not (path.parent.name in ("new", "cur") and path.is_file()):
+            continue
         raw = path.read_bytes()
         i = raw.find(b"token ")
         if i >= 0:

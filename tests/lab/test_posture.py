@@ -208,7 +208,31 @@ def test_check_reports_every_line_ok_on_the_deployed_lab(lab, lab_dns, lab_env):
     assert {"MX", "SPF", "DKIM records", "DKIM signing", "DMARC", "MTA-STS record",
             "MTA-STS policy", "TLS-RPT", "reverse DNS", "TLS certificate on 25",
             "TLS certificate on 465", "TLS certificate on 587", "TLS certificate on 993",
-            "open relay", "blocklist dnsbl.remote.test"} <= checks
+            "open relay", "blocklist dnsbl.remote.test", "mail queue",
+            "DNSBL dnsbl.remote.test through the host's resolver"} <= checks
+    assert any(c.startswith("disk /") for c in checks), checks
+
+
+def test_check_reports_a_dnsbl_that_refuses_the_hosts_resolver(lab, lab_dns, lab_env):
+    """A list answering its "query refused" code (Spamhaus: 127.255.255.254) for the
+    RFC 5782 test entry protects nothing: `mailops check` fails that line, naming it."""
+    entry = "2.0.0.127.dnsbl.remote.test"
+    flush = f"unbound-control flush {entry}"
+    dns_update(lab, "remote.test", entry, "A", "127.255.255.254")
+    try:
+        on("mx1", flush)
+        code, report = check(lab, lab_env)
+        f = finding(report, "host mx1.example.test",
+                    "DNSBL dnsbl.remote.test through the host's resolver")
+        assert code == 1 and f["status"] == "fail", f
+        assert "127.255.255.254" in f["found"] and "refuses" in f["found"], f
+        assert "resolver.forwarders" in f["fix"], f
+    finally:
+        dns_update(lab, "remote.test", entry, "A", "127.0.0.2")
+        on("mx1", flush)
+    f = finding(check(lab, lab_env)[1], "host mx1.example.test",
+                "DNSBL dnsbl.remote.test through the host's resolver")
+    assert f["status"] == "ok", f
 
 
 def test_check_reports_an_spf_record_that_does_not_authorise_the_host(lab, lab_dns, lab_env):

@@ -26,6 +26,7 @@ from ..dns.query import Dns
 from ..dns.records import records_for_hosts
 from ..inventory import InventoryHost as MailHost
 from ..inventory import domains_of
+from .health import check_host_health
 from .records import check_records
 from .relay import check_relay_spf, check_relays
 from .report import FAIL, Finding, guard, render
@@ -47,7 +48,8 @@ class Context:
 
 
 DOMAIN_CHECKS = (check_dkim_signing, check_mta_sts, check_relay_spf)
-HOST_CHECKS = (check_fcrdns, check_certificates, check_relay, check_blocklists, check_relays)
+HOST_CHECKS = (check_fcrdns, check_certificates, check_relay, check_blocklists, check_relays,
+               check_host_health)
 
 
 def dkim_probe() -> Callable:

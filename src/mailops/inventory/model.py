@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Discriminator,
     Field,
     PlainValidator,
@@ -31,6 +29,8 @@ from pydantic import (
     model_validator,
 )
 
+from .base import InventoryModel
+from .inbound import Inbound, Resolver
 from .types import (
     IP,
     Address,
@@ -62,14 +62,7 @@ DEFAULT_KEYSTORE = "~/.local/share/mailops/keystore"
 MTA_STS_MAX_AGE_LIMIT = 31557600
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True,
-                              validate_by_alias=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _absent_is_default(cls, data):
-        return {} if data is None else data  # "spf": None reads as "spf": {}
+_Model = InventoryModel
 
 
 # --------------------------------------------------------------------------- one domain
@@ -371,6 +364,10 @@ class MailSettings(_Model):
     # A smarthost every hosted domain sends through (unless it sets its own relay or
     # "direct"); None (default): deliver directly to the recipients' MX hosts.
     relay: Relay | None = None
+    # Inbound filtering (postscreen, rspamd, greylisting, Junk) and the host's own
+    # validating resolver: see inventory/inbound.py for every key and default.
+    inbound: Inbound = Inbound()
+    resolver: Resolver = Resolver()
     status_mail: StatusMail = StatusMail()
 
     @model_validator(mode="after")

@@ -200,11 +200,21 @@ def relay_credentials_are_two_variables(s: MailSettings) -> list[str]:
             if r is not None and r != "direct" and r.username_env == r.password_env]
 
 
+def inbound_domains_are_hosted(s: MailSettings) -> list[str]:
+    """Per-domain inbound settings name a hosted domain (a typo would silently filter)."""
+    hosted = {d.name for d in s.domains}
+    return [problem(f"{P}.inbound.domains.{name}", "a domain this host does not serve",
+                    f"one of {', '.join(sorted(hosted))}",
+                    "fix the name or add the domain under `domains`")
+            for name in s.inbound.domains if name.rstrip(".") not in hosted]
+
+
 HOST_RULES: tuple[Callable[[MailSettings], list[str]], ...] = (
     zone_contains_domain, rfc2136_needs_a_server, mta_sts_max_age, addresses_are_unique,
     mailbox_local_part_is_a_path_name, bounces_is_reserved, local_targets_exist,
     spf_lookup_limit, acme_is_possible, files_mode_names_files,
     relay_recipient_domains_top_level, relay_credentials_are_two_variables,
+    inbound_domains_are_hosted,
 )
 
 

@@ -38,6 +38,8 @@ def _zone_text(zone: str) -> str:
         lines.append(f"@ IN MX 10 {config.machine('remote').fqdn}.")
         # What a relay operator publishes for its customers' SPF include (lab/relay.py).
         lines.append(f'_spf.relay IN TXT "v=spf1 ip4:{config.machine("relay").address} -all"')
+        # The lab's DNS blocklist carries the RFC 5782 §5 test entry: 127.0.0.2 listed.
+        lines.append("2.0.0.127.dnsbl IN A 127.0.0.2")
     return "\n".join(lines) + "\n"
 
 

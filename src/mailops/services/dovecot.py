@@ -17,6 +17,7 @@ from .paths import (
     MailhostError,
 )
 from .release import Release
+from .sieve import sieve_context
 
 VMAIL_USER = "vmail"
 VMAIL_GROUP = "vmail"
@@ -130,4 +131,5 @@ def dovecot_context(settings: MailSettings, *, tls_cert: str = tls.TLS_CERT,
         "message_size_limit": settings.message_size_limit,
         # the listener the END-OF-MESSAGE quota policy asks
         "quota_eod_listener": QUOTA_EOD_LISTENER, "quota_eod_user": QUOTA_EOD_USER,
+        **sieve_context(),  # MAILOPS-SIEVE: spam into Junk, learning (services/sieve.py)
     }

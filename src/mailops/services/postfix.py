@@ -35,6 +35,7 @@ from .paths import (
     QUOTA_EOD_USER,
     QUOTA_STATUS_SOCKET,
 )
+from .rspamd import RSPAMD_MILTER, postscreen_context
 
 # The lookup tables under /etc/postfix/maps, each rendered whole from
 # templates/postfix/<name>.j2 as a texthash: (or sqlite:) table.
@@ -45,7 +46,9 @@ MAPS = ("virtual_mailbox_domains", "virtual_mailbox_maps", "virtual_alias_maps",
         # who may be written to at the host name; the null sender on submission
         "local_recipients", "submission_sender_access",
         # header_checks that log subjects for the delivery log (services/delivery_log.py)
-        "subject_logging")
+        "subject_logging",
+        # postscreen's allowlist (services/rspamd.py: postscreen_context):
+        "postscreen_access.cidr")
 
 # The check a staged configuration must pass before it goes live ({stage}: the staging
 # root that mirrors /). postfix(1) -c reads main.cf and master.cf from that directory;
@@ -214,6 +217,8 @@ def postfix_context(settings: MailSettings) -> dict[str, Any]:
         "quota_eod_service": QUOTA_EOD_SERVICE, "quota_eod_user": QUOTA_EOD_USER,
         "quota_eod_socket": QUOTA_EOD_SOCKET, "quota_eod_policy": QUOTA_EOD_POLICY,
         "opendkim_socket": OPENDKIM_SOCKET,
+        "rspamd_milter": RSPAMD_MILTER,  # port 25 only (MAILOPS-INBOUND-FILTER)
+        **postscreen_context(settings),  # MAILOPS-POSTSCREEN
         "mta_sts_resolver": mta_sts.MTA_STS_RESOLVER,  # outbound MTA-STS (RFC 8461 §5)
         **bounce.bounce_context(settings, mailboxes(settings)),
         **relay.relay_context(settings),  # outbound through relays (smarthosts)
