@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import dns.reversename
 
 from ..dns.query import txt_values
+
 # The same reading of a list's answer as the host's daily status mail (RFC 5782 and the
 # lists' refusal codes are explained there).
 from ..onhost.status.dnsbl import REFUSAL_MEANINGS, classify, query_name
