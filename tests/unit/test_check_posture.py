@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from types import SimpleNamespace
 
 from mailops.checks import records as checks_records
 from mailops.checks.report import FAIL, OK, WARN, Finding, render
-from mailops.checks.reputation import blocklist_query, is_listing
+from mailops.checks.reputation import check_blocklists
 from mailops.checks.tls import cert_verdict, policy_verdicts, relay_verdict
 from mailops.dns import mta_sts
 from mailops.dns.records import records_for_hosts
@@ -16,16 +17,43 @@ NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 POLICY = mta_sts.policy_text("enforce", ["mx1.example.com"], 604800)
 
 
-def test_blocklist_names_reverse_the_address_under_the_zone():
-    assert blocklist_query("192.0.2.10", "bl.example.net") == "10.2.0.192.bl.example.net"
-    name = blocklist_query("2001:db8::1", "bl.example.net")
-    assert name.startswith("1.0.0.0.") and name.endswith(".8.b.d.0.1.0.0.2.bl.example.net")
+class _Answers:
+    """``ctx.dns`` answering one DNSBL query name with fixed A and TXT records."""
+
+    def __init__(self, a: list[str], txt: str = ""):
+        self.a, self.txt = a, txt
+
+    def answers(self, name: str, rtype: str):
+        assert name == "10.2.0.192.bl.example.net"
+        if rtype == "A":
+            return [SimpleNamespace(address=x) for x in self.a]
+        return [SimpleNamespace(strings=[self.txt.encode()])] if self.txt else []
 
 
-def test_only_127_answers_are_listings_and_list_error_codes_are_not():
-    assert is_listing(["127.0.0.2"])
-    assert not is_listing(["127.255.255.254"])  # "query refused" code, not a listing
-    assert not is_listing([])
+def _blocklist_verdict(a: list[str], txt: str = "") -> Finding:
+    host = SimpleNamespace(settings=SimpleNamespace(
+        hostname="mx1.example.com", blocklists=("bl.example.net",), ipv4=("192.0.2.10",),
+        ipv6=()))
+    [finding] = check_blocklists(SimpleNamespace(dns=_Answers(a, txt)), host)
+    return finding
+
+
+def test_a_blocklist_code_in_127_is_a_listing_with_the_lists_reason():
+    f = _blocklist_verdict(["127.0.0.2"], "spam source, see example.net")
+    assert (f.status, f.found) == (FAIL, "192.0.2.10 is listed (127.0.0.2: spam source, see "
+                                         "example.net)")
+
+
+def test_a_lists_refusal_code_is_not_a_listing_but_says_nothing_was_checked():
+    f = _blocklist_verdict(["127.255.255.254"])
+    assert f.status == WARN and "refused 127.255.255.254" in f.found
+    assert "public or open resolver" in f.found
+    assert _blocklist_verdict(["127.0.0.1"]).status == WARN  # RFC 5782 §5: never a listing
+
+
+def test_no_answer_is_not_listed():
+    f = _blocklist_verdict([])
+    assert (f.status, f.found) == (OK, "192.0.2.10 is not listed")
 
 
 def test_an_accepted_outside_recipient_is_an_open_relay():

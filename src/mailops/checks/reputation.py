@@ -8,31 +8,21 @@ through ``mailops.dns.query.Dns`` like any name outside mailops's zones.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import dns.reversename
 
 from ..dns.query import txt_values
+
+# The same reading of a list's answer as the host's daily status mail (RFC 5782 and the
+# lists' refusal codes are explained there).
+from ..onhost.status.dnsbl import REFUSAL_MEANINGS, classify, query_name
+from ..onhost.status.findings import ERROR as LISTED
 from .report import FAIL, OK, WARN, Finding, guard
 
 if TYPE_CHECKING:
     from ..inventory import InventoryHost as MailHost
     from .posture import Context
-
-
-def blocklist_query(ip: str, zone: str) -> str:
-    """The name a DNSBL answers for an address (RFC 5782 §2.1 IPv4, §2.4 IPv6 nibbles)."""
-    rev = dns.reversename.from_address(ip).to_text(omit_final_dot=True)
-    suffix = ".in-addr.arpa" if ipaddress.ip_address(ip).version == 4 else ".ip6.arpa"
-    return f"{rev[: -len(suffix)]}.{zone}"
-
-
-def is_listing(addresses: Iterable[str]) -> bool:
-    """RFC 5782 §2.1: a listing is an A record in 127.0.0.0/8 (127.255.255.x are the
-    lists' own error codes, e.g. Spamhaus "query refused", not listings)."""
-    return any(ipaddress.ip_address(a) in ipaddress.ip_network("127.0.0.0/8")
-               and not a.startswith("127.255.255.") for a in addresses)
 
 
 def check_fcrdns(ctx: Context, h: MailHost) -> list[Finding]:
@@ -70,16 +60,22 @@ def check_blocklists(ctx: Context, h: MailHost) -> list[Finding]:
     for zone in h.settings.blocklists:
         for ip in (*h.settings.ipv4, *h.settings.ipv6):
             def one(zone=zone, ip=ip) -> list[Finding]:
-                name = blocklist_query(ip, zone)
+                name = query_name(ip, zone)
                 found = [r.address for r in ctx.dns.answers(name, "A")]
-                if is_listing(found):
+                level, state, codes = classify(found)
+                check = f"blocklist {zone}"
+                if level == LISTED:
                     why = txt_values(ctx.dns.answers(name, "TXT"))
-                    return [Finding(subject, f"blocklist {zone}", FAIL,
-                                    f"{ip} is listed ({', '.join(found)}"
+                    return [Finding(subject, check, FAIL,
+                                    f"{ip} is listed ({', '.join(codes)}"
                                     + (f": {why[0]}" if why else "") + ")",
                                     "not listed", "receivers using the list reject the "
                                     "host's mail", f"find out why (see the list's site for "
                                     f"{ip}), fix the cause, then request delisting")]
-                return [Finding(subject, f"blocklist {zone}", OK, f"{ip} is not listed")]
+                if codes:  # a refusal code or no DNSBL answer at all: nothing is known
+                    meaning = "; ".join(REFUSAL_MEANINGS.get(c, c) for c in codes)
+                    return [Finding(subject, check, WARN, f"not checked: the list {state} "
+                                    f"({meaning})")]
+                return [Finding(subject, check, OK, f"{ip} is not listed")]
             out += guard(subject, f"blocklist {zone}", one)
     return out

@@ -22,7 +22,6 @@ from typing import Annotated, Literal
 from pydantic import (
     Discriminator,
     Field,
-    PlainValidator,
     PrivateAttr,
     Tag,
     field_validator,
@@ -31,6 +30,7 @@ from pydantic import (
 
 from .base import InventoryModel
 from .inbound import Inbound, Resolver
+from .reporting import DeliveryLog, StatusMail
 from .types import (
     IP,
     Address,
@@ -53,7 +53,6 @@ from .types import (
     PasswordHash,
     Size,
     Whole,
-    fail,
 )
 
 DKIM_ALGORITHMS = ("rsa-2048", "rsa-3072", "rsa-4096", "ed25519")
@@ -264,39 +263,6 @@ class Tls(_Model):
     # ("Names per Certificate", https://letsencrypt.org/docs/rate-limits/); more names
     # are split over several certificates (services/tls.py).
     acme_names_per_certificate: Whole(2, 1000) = 100
-
-
-# --------------------------------------------------------------------------- status mail
-
-
-class StatusMail(_Model):
-    """``status_mail``: the host's daily status mail (README "Daily status mail")."""
-
-    enabled: bool = True  # false: the deploy removes the timer; no mail is sent
-    to: OptionalAddress = ""  # default: postmaster@<first hosted domain>
-    # Blocklist zones the HOST looks its addresses up in through its own resolver;
-    # default (absent): the host's ``blocklists``. [] : none.
-    dnsbl: Annotated[tuple[DnsName, ...], List] | None = None
-
-
-# --------------------------------------------------------------------------- delivery log
-
-
-def _boolean(value):
-    if not isinstance(value, bool):
-        raise fail("True or False")
-    return value
-
-
-class DeliveryLog(_Model):
-    """``delivery_log``: the per-message log on the host (`mailops messages`, `trace`)."""
-
-    # Days a message stays in the log after it was last seen; older rows are pruned.
-    retention_days: Whole(1, 3650) = 30
-    # Keep each message's Subject. Off by default: subjects are personal data (GDPR
-    # art. 5(1)(c), data minimisation). On, Postfix logs the Subject header of every
-    # message (a header_checks INFO rule, header_checks(5)) and the log keeps it.
-    subjects: Annotated[bool, PlainValidator(_boolean)] = False
 
 
 # --------------------------------------------------------------------------- one host

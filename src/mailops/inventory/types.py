@@ -129,6 +129,13 @@ def _env_name(value: Any) -> str:
     return value
 
 
+def _flag(value: Any) -> bool:
+    # Only True/False: "no" or 0 in a Python inventory is more likely a slip than a wish.
+    if not isinstance(value, bool):
+        raise fail("True or False")
+    return value
+
+
 def _or_nothing(check):
     """The same check, but "" (or None) means "not set" and is kept as ""."""
     def maybe(value: Any) -> str:
@@ -136,6 +143,7 @@ def _or_nothing(check):
     return maybe
 
 
+Flag = Annotated[bool, PlainValidator(_flag)]
 DomainName = Annotated[str, PlainValidator(_domain)]
 OptionalDomainName = Annotated[str, PlainValidator(_or_nothing(_domain))]
 OptionalAddress = Annotated[str, PlainValidator(_or_nothing(_address))]
