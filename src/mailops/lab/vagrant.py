@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import subprocess
 from pathlib import Path
 
 from jinja2 import Template
@@ -64,10 +65,26 @@ def vagrantfile(release: str) -> str:
         management_network=f"10.232.{config.INDEX}.0/24")
 
 
+def _env(root: Path) -> dict[str, str]:
+    return {**os.environ, "VAGRANT_CWD": str(project_dir(root)),
+            "VAGRANT_DEFAULT_PROVIDER": "libvirt", "VAGRANT_NO_COLOR": "1"}
+
+
 def _vagrant(root: Path, *args: str, **kw):
-    env = {**os.environ, "VAGRANT_CWD": str(project_dir(root)),
-           "VAGRANT_DEFAULT_PROVIDER": "libvirt", "VAGRANT_NO_COLOR": "1"}
-    return run(["vagrant", *args], env=env, **kw)
+    return run(["vagrant", *args], env=_env(root), **kw)
+
+
+def _vagrant_up(root: Path) -> None:
+    """`vagrant up`, its output in <state>/vagrant/up.log (minutes long under TCG)."""
+    log = project_dir(root) / "up.log"
+    with open(log, "w") as f:
+        result = subprocess.run(["vagrant", "up", "--provider=libvirt", "--no-provision",
+                                 *VM_MACHINES], env=_env(root), stdin=subprocess.DEVNULL,
+                                stdout=f, stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+        raise LabError(f"`vagrant up` failed with exit code {result.returncode} "
+                       f"(whole output: {log}):\n{tail}")
 
 
 def start(root: Path, release: str, pubkey: str, log=print) -> list[str]:
@@ -79,7 +96,7 @@ def start(root: Path, release: str, pubkey: str, log=print) -> list[str]:
     d.mkdir(parents=True, exist_ok=True)
     (d / "Vagrantfile").write_text(vagrantfile(release))
     log(f"vagrant up {' '.join(VM_MACHINES)} (box {config.vagrant_box(release)})")
-    _vagrant(root, "up", "--provider=libvirt", "--no-provision", *VM_MACHINES)
+    _vagrant_up(root)
     _renice_vms()
     known_hosts = []
     for name in VM_MACHINES:

@@ -38,6 +38,7 @@ INSECURE_PUBLIC_KEY = (
     "98OHlnVYCzRdK8jlqm8tehUc9c9WhQ== vagrant insecure public key\n"
 )
 BOX_PACKAGES = ("linux-image-amd64", "initramfs-tools")
+RECIPE_VERSION = 2  # bump when the build steps below change
 DISK_GIB = 8
 # eth0 is the management interface (DHCP); Vagrant configures the others.
 KERNEL_CMDLINE = "root=LABEL=mailops-root rw console=ttyS0 net.ifnames=0"
@@ -86,7 +87,7 @@ def build(release: str, log=print) -> Path:
     out = box_file(release)
     stamp = out.with_suffix(".source")
     # What the box is made of: the cached tree (its name is its key) and this recipe.
-    source = json.dumps({"tree": str(base), "packages": BOX_PACKAGES,
+    source = json.dumps({"tree": str(base), "recipe": RECIPE_VERSION, "packages": BOX_PACKAGES,
                          "cmdline": KERNEL_CMDLINE, "vagrantfile": BOX_VAGRANTFILE})
     if out.exists() and stamp.exists() and stamp.read_text() == source:
         return out
@@ -161,12 +162,15 @@ def _prepare(rootfs: Path) -> None:
     (rootfs / "etc/fstab").write_text("LABEL=mailops-root / ext4 errors=remount-ro 0 1\n")
     (rootfs / "etc/hostname").write_text("debian\n")
     # Empty: every VM makes its own at first boot (machine-id(5)); a shared one would
-    # give every VM the same DHCP client identifier and so the same address.
+    # give every VM the same DHCP client identifier and so the same address. systemd
+    # copies D-Bus's old copy when there is one, so that goes too.
     (rootfs / "etc/machine-id").write_text("")
+    (rootfs / "var/lib/dbus/machine-id").unlink(missing_ok=True)
     net = rootfs / "etc/systemd/network"
     net.mkdir(parents=True, exist_ok=True)
     (net / "90-vagrant-mgmt.network").write_text(
-        "[Match]\nName=eth0\n\n[Network]\nDHCP=ipv4\n")
+        # The lease follows the interface's MAC, which libvirt makes unique per VM.
+        "[Match]\nName=eth0\n\n[Network]\nDHCP=ipv4\n\n[DHCPv4]\nClientIdentifier=mac\n")
     (rootfs / "etc/resolv.conf").write_text("")
     # The cached tree holds no SSH host keys (each lab host gets its own); a VM makes
     # its own before sshd starts.
