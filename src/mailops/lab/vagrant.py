@@ -22,6 +22,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 from jinja2 import Template
@@ -78,12 +79,15 @@ def _vagrant_up(root: Path) -> None:
     """`vagrant up`, its output in <state>/vagrant/up.log (minutes long under TCG)."""
     log = project_dir(root) / "up.log"
     with open(log, "w") as f:
-        result = subprocess.run(["vagrant", "up", "--provider=libvirt", "--no-provision",
+        proc = subprocess.Popen(["vagrant", "up", "--provider=libvirt", "--no-provision",
                                  *VM_MACHINES], env=_env(root), stdin=subprocess.DEVNULL,
                                 stdout=f, stderr=subprocess.STDOUT)
-    if result.returncode != 0:
+        while proc.poll() is None:
+            _renice_vms()  # as soon as libvirtd has started them, not after their boot
+            time.sleep(5)
+    if proc.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
-        raise LabError(f"`vagrant up` failed with exit code {result.returncode} "
+        raise LabError(f"`vagrant up` failed with exit code {proc.returncode} "
                        f"(whole output: {log}):\n{tail}")
 
 
@@ -97,7 +101,6 @@ def start(root: Path, release: str, pubkey: str, log=print) -> list[str]:
     (d / "Vagrantfile").write_text(vagrantfile(release))
     log(f"vagrant up {' '.join(VM_MACHINES)} (box {config.vagrant_box(release)})")
     _vagrant_up(root)
-    _renice_vms()
     known_hosts = []
     for name in VM_MACHINES:
         m = config.machine(name)
@@ -143,14 +146,16 @@ def mount_root(state: config.LabState, name: str) -> Path:
     """The VM's / at `state.rootfs(name)`, through sshfs as root.
 
     No caching (`dir_cache=no`, zero FUSE timeouts): tests poll Maildirs there and
-    must see a new file as soon as the VM has it.
+    must see a new file as soon as the VM has it. `follow_symlinks`: the VM resolves
+    symbolic links (sshfs 3.7 cannot read them from OpenSSH 10's sftp-server: EPERM),
+    so `/etc/os-release` reads as a file, as it does through an nspawn overlay.
     """
     fs = state.rootfs(name)
     fs.mkdir(parents=True, exist_ok=True)
     ssh_opts = ",".join([
         f"IdentityFile={state.ssh_key}", f"UserKnownHostsFile={state.known_hosts}",
         "StrictHostKeyChecking=yes", "BatchMode=yes"])
-    run(["sshfs", "-o", ssh_opts + ",dir_cache=no,entry_timeout=0,attr_timeout=0,"
+    run(["sshfs", "-o", ssh_opts + ",follow_symlinks,dir_cache=no,entry_timeout=0,attr_timeout=0,"
          "negative_timeout=0,reconnect,ServerAliveInterval=15",
          f"root@{state.address(name)}:/", str(fs)])
     wait_until(lambda: (fs / "etc/os-release").exists(), 30, f"sshfs mount of {name}'s /")
