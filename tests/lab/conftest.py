@@ -12,10 +12,16 @@ from mailops.lab import world
 
 def pytest_collection_modifyitems(config, items):
     """`vagrant` tests check the Vagrant backend: they run only in a lab brought up with
-    it (MAILOPS_LAB_BACKEND=vagrant), never in CI's nspawn lab."""
+    it (MAILOPS_LAB_BACKEND=vagrant), never in CI's nspawn lab. On VMs without KVM
+    bringing the lab up and deploying take far longer than the suite's per-test
+    timeout, so lab tests get an hour each there."""
     from mailops.lab.config import backend
 
-    if backend() != "vagrant":
+    if backend() == "vagrant":
+        for item in items:
+            if item.get_closest_marker("lab"):
+                item.add_marker(pytest.mark.timeout(3600))
+    else:
         skip = pytest.mark.skip(reason="Vagrant backend only (MAILOPS_LAB_BACKEND=vagrant)")
         for item in items:
             if item.get_closest_marker("vagrant"):
