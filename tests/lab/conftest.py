@@ -10,6 +10,24 @@ from labtools import machine_snapshot
 from mailops.lab import world
 
 
+def pytest_collection_modifyitems(config, items):
+    """`vagrant` tests check the Vagrant backend: they run only in a lab brought up with
+    it (MAILOPS_LAB_BACKEND=vagrant), never in CI's nspawn lab. On VMs without KVM
+    bringing the lab up and deploying take far longer than the suite's per-test
+    timeout, so lab tests get an hour each there."""
+    from mailops.lab.config import backend
+
+    if backend() == "vagrant":
+        for item in items:
+            if item.get_closest_marker("lab"):
+                item.add_marker(pytest.mark.timeout(3600))
+    else:
+        skip = pytest.mark.skip(reason="Vagrant backend only (MAILOPS_LAB_BACKEND=vagrant)")
+        for item in items:
+            if item.get_closest_marker("vagrant"):
+                item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def before_lab() -> dict:
     """The machine as it was before this session's lab (leftovers of old runs removed)."""

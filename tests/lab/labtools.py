@@ -33,6 +33,8 @@ class DeployResult:
 def deploy(inventory: str = "inventories/lab.py", *args: str, env: dict | None = None,
            timeout: int = 900, deploy_file: str = "deploy.py") -> DeployResult:
     """Run the real pyinfra CLI, as an operator would, and read its results table."""
+    if config.backend() == "vagrant":
+        timeout *= 4  # emulated VMs (TCG) deploy several times slower than containers
     proc = subprocess.run(
         [PYINFRA, "-y", *args, inventory, deploy_file],
         cwd=REPO, capture_output=True, text=True, timeout=timeout,

@@ -1,4 +1,5 @@
-"""`mailops lab`: the local lab — real Debian 12 or 13 hosts under systemd-nspawn."""
+"""`mailops lab`: the local lab — real Debian 12 or 13 hosts under systemd-nspawn
+(or, with `--backend vagrant`, mx1 and remote as Vagrant VMs)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ def up(
         None, "--release",
         help="Debian release of the lab hosts: 13 (trixie, the default) or 12 (bookworm). "
              "Default: $MAILOPS_LAB_RELEASE, else 13."),
+    backend: str = typer.Option(
+        None, "--backend",
+        help="Where mx1 and remote run: nspawn (containers, the default) or vagrant "
+             "(libvirt VMs; box: $MAILOPS_LAB_VAGRANT_BOX, else Debian's). "
+             "Default: $MAILOPS_LAB_BACKEND, else nspawn."),
 ) -> None:
     """Bring the lab up from scratch (clears leftovers of an interrupted run first)."""
     from ..lab.proc import LabError
@@ -35,9 +41,31 @@ def up(
     try:
         with Progress("lab") as progress:
             lab_up(log=lambda msg: (progress.note(msg) if msg.startswith("lab up in")
-                                    else progress.step(msg)), release=release)
+                                    else progress.step(msg)), release=release, backend=backend)
     except (LabError, ValueError) as e:
         _fail(e)
+
+
+@app.command("vagrant-box")
+def vagrant_box(
+    release: str = typer.Option(
+        None, "--release", help="Debian release of the box: 13 (default) or 12."),
+) -> None:
+    """Build a Vagrant box (libvirt) from the lab's cached Debian tree and add it as
+    mailops-lab/<suite>64, for machines without Vagrant Cloud; use it with
+    MAILOPS_LAB_VAGRANT_BOX=mailops-lab/<suite>64."""
+    from ..lab import config, vagrantbox
+    from ..lab.proc import LabError
+    from .progress import Progress
+
+    try:
+        release = config.check_release(release) if release else config.release()
+        with Progress("vagrant box") as progress:
+            name = vagrantbox.add(release, log=progress.step)
+    except (LabError, ValueError) as e:
+        _fail(e)
+    typer.echo(f"added box {name}; use it: MAILOPS_LAB_VAGRANT_BOX={name} "
+               "mailops lab up --backend vagrant")
 
 
 @app.command()
@@ -61,7 +89,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
     if as_json:
         typer.echo(json.dumps(s, indent=2))
     else:
-        release = f", Debian {s['release']}" if s.get("release") else ""
+        release = (f", Debian {s['release']}, {s['backend']}" if s.get("release") else "")
         typer.echo(f"lab state: {s['state_dir']} ({'up' if s['up'] else 'not up'}{release})")
         typer.echo(f"  bridge: {'yes' if s['bridge'] else 'no'}   bind: "
                    f"{'running' if s['bind'] else 'stopped'}   apt cache: "

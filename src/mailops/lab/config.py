@@ -52,6 +52,32 @@ def release() -> str:
 def suite(version: str) -> str:
     return RELEASES[check_release(version)]
 
+# Where the lab's machines come from: systemd-nspawn containers (the default, and
+# CI's), or Vagrant VMs (libvirt) for mx1 and remote, on the same bridge, beside the
+# same BIND, Pebble and apt cache (lab/vagrant.py).
+BACKENDS = ("nspawn", "vagrant")
+BACKEND_ENV = "MAILOPS_LAB_BACKEND"
+# The Vagrant box of each release (Debian's own, on Vagrant Cloud);
+# $MAILOPS_LAB_VAGRANT_BOX names another one, e.g. a box built by
+# `mailops lab vagrant-box` where Vagrant Cloud is out of reach.
+VAGRANT_BOXES = {"12": "debian/bookworm64", "13": "debian/trixie64"}
+VAGRANT_BOX_ENV = "MAILOPS_LAB_VAGRANT_BOX"
+
+
+def backend(value: str | None = None) -> str:
+    """The backend a new lab uses: `value`, else $MAILOPS_LAB_BACKEND, else nspawn."""
+    value = (value or os.environ.get(BACKEND_ENV) or BACKENDS[0]).strip()
+    if value not in BACKENDS:
+        raise ValueError(
+            f"lab backend: found {value!r}; expected one of {', '.join(BACKENDS)}; "
+            f"set `--backend` or ${BACKEND_ENV} to one of them")
+    return value
+
+
+def vagrant_box(version: str) -> str:
+    return os.environ.get(VAGRANT_BOX_ENV) or VAGRANT_BOXES[check_release(version)]
+
+
 # The packages every lab host starts with: the minimum a real cloud image has
 # (systemd as PID 1, SSH, Python for the bounce hook, sudo). Anything the mail
 # host needs beyond this is the deploy's job.
@@ -149,6 +175,11 @@ class LabState:
         return self.info["release"]
 
     @property
+    def backend(self) -> str:
+        """Where the lab's machines run: "nspawn" or "vagrant"."""
+        return self.info.get("backend", "nspawn")
+
+    @property
     def ssh_key(self) -> Path:
         return self.root / "ssh" / "id_ed25519"
 
@@ -164,7 +195,8 @@ class LabState:
         return machine(name).address
 
     def rootfs(self, name: str) -> Path:
-        """The running machine's file system as seen from this machine (overlay mount)."""
+        """The running machine's file system as seen from this machine (its overlay
+        mount under nspawn; an sshfs mount of the VM's / under Vagrant)."""
         return self.root / "machines" / name / "merged"
 
     def password(self, address: str) -> str:

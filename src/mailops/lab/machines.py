@@ -3,6 +3,7 @@
 Each host gets a fresh copy-on-write upper layer, its own network namespace
 (a veth on the lab bridge), a static address via systemd-networkd, the lab
 BIND as its resolver, fresh SSH host keys and the lab's SSH key for root.
+`configure` also serves the Vagrant backend, writing into a VM's / over sshfs.
 """
 
 from __future__ import annotations
@@ -58,8 +59,6 @@ def configure(root: Path, m: config.Machine, fs: Path, pubkey: str) -> None:
     ssh.mkdir(mode=0o700, parents=True, exist_ok=True)
     (ssh / "authorized_keys").write_text(pubkey)
     (ssh / "authorized_keys").chmod(0o600)
-    # Fresh host keys for this run; recorded in the lab's known_hosts.
-    run(["ssh-keygen", "-A", "-f", str(fs)])
 
 
 def boot(root: Path, m: config.Machine, fs: Path) -> int:

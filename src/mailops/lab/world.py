@@ -12,17 +12,15 @@ import shutil
 import time
 from pathlib import Path
 
-from jinja2 import Template
-
-from . import aptcache, bind, config, image, machines, pebble, pki, relay
+from . import aptcache, bind, config, image, nspawn, pebble, pki, relay, vagrant
 from .proc import LabError, alive, pids_mentioning, run, stop, stop_container, wait_until
 
-TEMPLATES = Path(__file__).resolve().parents[3] / "templates" / "lab"
 
-
-def up(log=print, release: str | None = None) -> config.LabState:
-    """Bring the lab up with hosts of `release` ("12", "13"; default: config.release())."""
+def up(log=print, release: str | None = None, backend: str | None = None) -> config.LabState:
+    """Bring the lab up with hosts of `release` ("12", "13"; default: config.release())
+    from `backend` ("nspawn", "vagrant"; default: config.backend())."""
     release = config.check_release(release) if release else config.release()
+    backend = config.backend(backend)
     if os.geteuid() != 0:
         raise LabError("the lab needs root (network namespaces, mounts, nspawn); run it as root")
     started = time.monotonic()
@@ -52,22 +50,13 @@ def up(log=print, release: str | None = None) -> config.LabState:
     log("Pebble (ACME test CA, DNS-01 through the lab BIND)")
     pebble.start(root)
 
-    known_hosts = []
-    for m in config.MACHINES:
-        lowers = [base] if m.name == "mx1" else [remote_layer, base]
-        if m.name == "relay":
-            lowers = [image.relay_tree(release, base, log), base]
-        fs = machines.mount_overlay(root, m.name, lowers)
-        machines.configure(root, m, fs, pubkey)
-        if m.name == "remote":
-            _configure_remote(root, m, fs)
-        if m.name == "relay":
-            relay.configure(root, m, fs)
-        hostkey = " ".join((fs / "etc/ssh/ssh_host_ed25519_key.pub").read_text().split()[:2])
-        known_hosts.append(f"{m.address},{m.fqdn} {hostkey}")
-        log(f"booting {m.name} ({m.fqdn}, {m.address})")
-        machines.boot(root, m, fs)
+    names = tuple(m.name for m in config.MACHINES)
+    if backend == "vagrant":
+        names = tuple(n for n in names if n not in vagrant.VM_MACHINES)
+    known_hosts = nspawn.start(root, release, base, remote_layer, pubkey, names, log)
     (ssh / "known_hosts").write_text("\n".join(known_hosts) + "\n")
+    if backend == "vagrant":
+        vagrant.start(root, release, pubkey, log)
 
     state = config.LabState(root)
     for m in config.MACHINES:
@@ -75,6 +64,7 @@ def up(log=print, release: str | None = None) -> config.LabState:
                    f"systemd on {m.name} to finish booting")
     info = {
         "release": release,
+        "backend": backend,
         "suite": config.suite(release),
         "bridge": config.BRIDGE,
         "gateway": config.GATEWAY,
@@ -91,37 +81,9 @@ def up(log=print, release: str | None = None) -> config.LabState:
     path = root / "lab.json"
     path.touch(mode=0o600)
     path.write_text(json.dumps(info, indent=2) + "\n")
-    log(f"lab up (Debian {release}) in {info['up_seconds']}s; "
+    log(f"lab up (Debian {release}, {backend}) in {info['up_seconds']}s; "
         "next: pyinfra -y inventories/lab.py deploy.py")
     return state
-
-
-def _configure_remote(root: Path, m: config.Machine, fs: Path) -> None:
-    text = Template((TEMPLATES / "remote-main.cf.j2").read_text()).render(
-        fqdn=m.fqdn, gateway=config.GATEWAY
-    )
-    (fs / "etc/postfix/main.cf").write_text(text)
-    with open(fs / "etc/postfix/master.cf", "a") as f:
-        f.write((TEMPLATES / "remote-master.cf.append").read_text())
-    (fs / "etc/opendkim.conf").write_text(
-        Template((TEMPLATES / "remote-opendkim.conf.j2").read_text()).render(
-            fqdn=m.fqdn, gateway=config.GATEWAY))
-    (fs / "etc/opendkim-unbound.conf").write_text(
-        Template((TEMPLATES / "remote-unbound.conf.j2").read_text()).render(
-            gateway=config.GATEWAY))
-    # Debian's unit reads the socket from /etc/default/opendkim, overriding the conf.
-    (fs / "etc/default/opendkim").write_text("RUNDIR=/run/opendkim\nUSER=opendkim\n"
-                                             "GROUP=opendkim\nPIDFILE=$RUNDIR/$NAME.pid\n")
-    for table in ("refuse", "transport"):
-        (fs / "etc/postfix" / table).write_text("")
-    shutil.copy(root / "tls" / "ca.pem", fs / "etc/ssl/certs/mailops-lab-ca.pem")
-    # MTA-STS (RFC 8461 §4.2): the policy fetch is HTTPS verified against the system
-    # trust store, so the lab CA and Pebble's root (both in tls/ca.pem) go there too.
-    shutil.copy(root / "tls" / "ca.pem", fs / "usr/local/share/ca-certificates/mailops-lab.crt")
-    run(["chroot", str(fs), "update-ca-certificates"])
-    (fs / "etc/mta-sts-daemon.yml").write_text(
-        (TEMPLATES / "remote-mta-sts-daemon.yml").read_text())
-    run(["chroot", str(fs), "useradd", "--create-home", "--shell", "/usr/sbin/nologin", "sink"])
 
 
 def _system_running(state: config.LabState, name: str) -> bool:
@@ -149,6 +111,10 @@ def ssh_run(state: config.LabState, name: str, command: str, check: bool = True,
 def down(log=print) -> None:
     """Stop and remove everything the lab made, including leftovers of killed runs."""
     root = config.state_dir()
+    for mount in reversed(_mounts_under(root)):  # sshfs views of VMs first: they hang
+        if _fs_type(mount) == "fuse.sshfs":    # once their VM is gone
+            run(["umount", "-l", mount], check=False)
+    vagrant.stop(root, log)
     for pidfile in sorted(root.glob("machines/*/nspawn.pid")):
         try:
             stop_container(int(pidfile.read_text()))
@@ -186,11 +152,20 @@ def _mounts_under(root: Path) -> list[str]:
     return [p for p in points if p.startswith(prefix)]
 
 
+def _fs_type(mount: str) -> str:
+    with open("/proc/self/mounts") as f:
+        types = {line.split()[1].replace("\\040", " "): line.split()[2] for line in f}
+    return types.get(mount, "")
+
+
 def status() -> dict:
     root = config.state_dir()
     out: dict = {"up": (root / "lab.json").is_file(), "state_dir": str(root)}
+    vms: tuple[str, ...] = ()
     if out["up"]:
         out["release"] = config.LabState(root).info.get("release")
+        out["backend"] = config.LabState(root).backend
+        vms = vagrant.VM_MACHINES if out["backend"] == "vagrant" else ()
     out["bridge"] = Path(f"/sys/class/net/{config.BRIDGE}").exists()
     for name, pidfile in (("bind", root / "named/daemon.pid"),
                           ("apt-cacher-ng", root / "apt-cacher-ng/daemon.pid"),
@@ -198,8 +173,7 @@ def status() -> dict:
         out[name] = pidfile.exists() and alive(int(pidfile.read_text() or 0))
     out["machines"] = {}
     for m in config.MACHINES:
-        pidfile = machines.machine_dir(root, m.name) / "nspawn.pid"
-        running = pidfile.exists() and alive(int(pidfile.read_text() or 0))
+        running = vagrant.running(m.name) if m.name in vms else nspawn.running(root, m.name)
         reachable = False
         if running and out["up"]:
             reachable = _system_running(config.LabState(root), m.name)
