@@ -88,7 +88,9 @@ def machine_snapshot() -> dict:
     """
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     names = [line.split(":")[1].strip().split("@")[0] for line in links.splitlines()]
-    theirs = re.compile(r"^(mailopslab|vb-mo)\d+")
+    # Other labs' links, and libvirt's (virbrN, vnetN: any VM on this machine, Vagrant
+    # labs included, whose own networks `lab down` removes through libvirt).
+    theirs = re.compile(r"^(mailopslab|vb-mo|virbr|vnet)\d+")
     ours = re.compile(rf"^(mailopslab{config.INDEX}$|vb-mo{config.INDEX}-)")
     with open("/proc/self/mounts") as f:
         mounts = sorted(line.split()[1] for line in f)
@@ -99,3 +101,9 @@ def machine_snapshot() -> dict:
         "lab_processes": pids_mentioning(str(config.state_dir()) + "/"),
         "state_dir": config.state_dir().exists(),
     }
+
+
+def flush_resolver(zone: str) -> None:
+    """What an operator does after changing records: mx1's resolver forgets the zone (it
+    may hold a negative answer from before)."""
+    on("mx1", f"unbound-control flush_zone {zone} && unbound-control flush_negative")

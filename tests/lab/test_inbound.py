@@ -11,7 +11,7 @@ import time
 import uuid
 
 import pytest
-from labtools import on
+from labtools import flush_resolver, on
 from mailclients import (
     IMAPS,
     imap_fetch,
@@ -43,12 +43,6 @@ def remote_domain(lab, lab_dns):
     yield d
     d.withdraw()
     flush_resolver("remote.test")
-
-
-def flush_resolver(zone: str) -> None:
-    """What an operator does after changing records: mx1's resolver forgets the zone (it
-    may hold a negative answer from before)."""
-    on("mx1", f"unbound-control flush_zone {zone} && unbound-control flush_negative")
 
 
 def message(sender: str, to: str, body: str = "", **headers: str) -> tuple[bytes, str]:
