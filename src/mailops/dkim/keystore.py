@@ -1,27 +1,14 @@
 """The local DKIM keystore: private keys plus an append-only, auditable history.
 
-On-disk layout (all outside git; directories 0700, files 0600)::
+A domain's keys live in ``<keystore>/<domain>/`` (layout and crash-safe writes:
+keyfiles.py); their state is the replay of the append-only history journal
+(keyhistory.py). This module is the keystore's interface: queries, and the
+transitions a rotation records.
 
-    <keystore>/                         0700
-      <domain>/                         0700
-        history.jsonl                   0600  append-only event log: THE state
-        <selector>.private              0600  PEM private key, written once (O_EXCL)
-        .lock                           0600  flock(2) held by a running rotation
-
-Why an event log and not a state file: every transition is one JSON line,
-appended with O_APPEND and fsync'd before the step that depends on it runs.
-The current state of every key is the replay of the log, so there is no second
-file that could disagree with it after a crash, and the log *is* the audit
-trail (who became active when, which record was withdrawn when). A line cut
-short by a crash was never committed: readers ignore an unterminated last line
-and the next append removes it first.
-
-Key files are written to a temporary name (O_EXCL, 0600), fsync'd, then
-hard-linked to ``<selector>.private`` — link(2) fails if the name exists, so a
-key file is never overwritten and never seen half-written. A key file without
-a history line (the process died between the two) is an *orphan*: never
-published anywhere, so it is adopted by the next key generation of the same
-algorithm, and its selector is never handed out for another key.
+A key file without a history line (the process died between writing it and
+recording it) is an *orphan*: never published anywhere, so it is adopted by the
+next key generation of the same algorithm, and its selector is never handed
+out for another key.
 
 Lifecycle of a key (see rotation.py for the orchestration)::
 
@@ -42,17 +29,26 @@ lab, see keys.py and tests/lab/test_lab_dkim_rotation.py).
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import json
 import os
-import secrets
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 from ..inventory import is_domain
 from . import keys as keymod
+from .keyfiles import (
+    HISTORY,
+    KEY_SUFFIX,
+    append_line,
+    check_domain,
+    clean_tmp,
+    fsync_dir,
+    hold_lock,
+    mkdir_private,
+    write_key_file,
+)
+from .keyhistory import read_history, replay
 
 # The key record and its states live in keyrecord.py; re-exported here, where most
 # callers have always found them.
@@ -74,42 +70,6 @@ from .keyrecord import (  # noqa: E402,F401
 )
 from .selectors import is_selector, next_selector
 
-HISTORY = "history.jsonl"
-LOCK = ".lock"
-KEY_SUFFIX = ".private"
-
-
-def _check_domain(domain: str) -> str:
-    # The domain becomes a directory name: only a validated DNS name may.
-    if not is_domain(domain):
-        raise KeystoreError(
-            f"keystore: found domain {domain!r}; expected a lower-case domain name such as "
-            "'example.com'"
-        )
-    return domain
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _mkdir_private(path: Path) -> None:
-    created = False
-    try:
-        path.mkdir(mode=0o700)
-        created = True
-    except FileExistsError:
-        pass
-    # mkdir honours the umask and an existing directory may be wider: enforce.
-    if (path.stat().st_mode & 0o777) != 0o700:
-        os.chmod(path, 0o700)
-    if created:
-        _fsync_dir(path.parent)
-
 
 class Keystore:
     """DKIM keys of every hosted domain, with their lifecycle state.
@@ -125,7 +85,7 @@ class Keystore:
         # trace; a keystore that does not exist then simply has no keys.
         if create:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            _mkdir_private(self.path)
+            mkdir_private(self.path)
 
     def __repr__(self) -> str:
         return f"Keystore({str(self.path)!r})"
@@ -133,7 +93,7 @@ class Keystore:
     # ------------------------------------------------------------------ reading
 
     def domain_dir(self, domain: str) -> Path:
-        return self.path / _check_domain(domain)
+        return self.path / check_domain(domain)
 
     def history_path(self, domain: str) -> Path:
         return self.domain_dir(domain) / HISTORY
@@ -155,28 +115,7 @@ class Keystore:
 
     def history(self, domain: str) -> list[dict]:
         """Every committed event of the domain, oldest first."""
-        path = self.history_path(domain)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            return []
-        lines = data.split(b"\n")
-        # The piece after the last newline is an uncommitted (torn) write.
-        committed = lines[:-1]
-        events = []
-        for number, line in enumerate(committed, 1):
-            try:
-                event = json.loads(line)
-                if not isinstance(event, dict) or "event" not in event:
-                    raise ValueError("not an event object")
-            except ValueError as e:
-                raise KeystoreError(
-                    f"{path}: line {number} is not a keystore event ({e}); the history is the "
-                    "record of which keys are published and active, so nothing was changed. "
-                    "Restore the file from a backup or fix the line by hand."
-                ) from None
-            events.append(event)
-        return events
+        return read_history(self.history_path(domain))
 
     def keys(self, domain: str) -> list[Key]:
         """All keys of the domain, retired ones included, oldest first."""
@@ -223,116 +162,36 @@ class Keystore:
         return out
 
     def _replay(self, domain: str) -> dict[str, Key]:
-        keys: dict[str, Key] = {}
-        d = self.domain_dir(domain)
-        for ev in self.history(domain):
-            kind, sel = ev["event"], ev.get("selector", "")
-            at = parse_time(ev["at"])
-            if kind in ("generated", "bootstrapped"):
-                if sel in keys:
-                    raise KeystoreError(f"{d / HISTORY}: selector {sel} generated twice")
-                keys[sel] = Key(
-                    domain=domain,
-                    selector=sel,
-                    algorithm=ev["algorithm"],
-                    state=ACTIVE if kind == "bootstrapped" else PENDING,
-                    txt_value=ev["txt"],
-                    created=at,
-                    since=at,
-                    private_key_path=d / (sel + KEY_SUFFIX),
-                )
-                continue
-            if sel not in keys:
-                raise KeystoreError(f"{d / HISTORY}: event {kind!r} for unknown selector {sel!r}")
-            k = keys[sel]
-            if kind == "activated":
-                keys[sel] = _evolve(k, state=ACTIVE, since=at, progress=())
-                for prev in ev.get("previous", []):
-                    p = keys[prev["selector"]]
-                    keys[p.selector] = _evolve(
-                        p, state=RETIRING, since=at,
-                        retire_after=parse_time(prev["retire_after"]), progress=(),
-                    )
-            elif kind == "retired":
-                keys[sel] = _evolve(k, state=RETIRED, since=at, private_key_path=None)
-            else:  # progress marker: published, visible, deployed, probe-failed, withdrawn
-                keys[sel] = _evolve(k, progress=k.progress + ((kind, at),))
-        return keys
+        return replay(domain, self.domain_dir(domain), self.history(domain))
 
     # ------------------------------------------------------------------ writing
 
     def _append(self, domain: str, event: dict) -> None:
         """Commit one event: a single fsync'd line appended to the history."""
         d = self.domain_dir(domain)
-        _mkdir_private(d)
-        path = d / HISTORY
+        mkdir_private(d)
         record = {"v": FORMAT_VERSION, "at": fmt_time(event.pop("at", None) or self.clock())}
         record.update(event)
         line = (json.dumps(record, sort_keys=True, separators=(", ", ": ")) + "\n").encode()
-        created = not path.exists()
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            os.fchmod(fd, 0o600)
-            size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                # A torn, never-committed line from a crashed writer: drop it.
-                data = os.pread(fd, size, 0)
-                os.ftruncate(fd, data.rfind(b"\n") + 1)
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if created:
-            _fsync_dir(d)
+        append_line(d, line)
 
     def _write_key_file(self, domain: str, selector: str, private: keymod.PrivateKeyPem) -> Path:
         """Write a new key file; never overwrite one (link(2) fails on an existing name)."""
-        final = self.key_path(domain, selector)
-        tmp = final.with_name(f".{selector}.tmp.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, private.to_bytes())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, final)
-        finally:
-            tmp.unlink()
-        _fsync_dir(final.parent)
-        return final
+        return write_key_file(self.key_path(domain, selector), selector, private)
 
     def _clean_tmp(self, domain: str) -> None:
-        for f in self.domain_dir(domain).glob(".s*.tmp.*"):
-            with contextlib.suppress(FileNotFoundError):
-                f.unlink()
+        clean_tmp(self.domain_dir(domain))
 
     @contextlib.contextmanager
     def lock(self, domain: str) -> Iterator[None]:
         """Hold the domain's rotation lock (non-blocking: a second run fails fast)."""
-        d = self.domain_dir(domain)
-        _mkdir_private(d)
-        fd = os.open(d / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as e:
-                if e.errno in (errno.EAGAIN, errno.EACCES):
-                    raise KeystoreBusy(
-                        f"{domain}: another mailops process is changing this domain's DKIM keys "
-                        f"(lock {d / LOCK} is held); wait for it to finish and run again"
-                    ) from None
-                raise
+        with hold_lock(self.domain_dir(domain), domain):
             yield
-        finally:
-            os.close(fd)
 
     def _new_key(self, domain: str, algorithm: str, event: str) -> Key:
         keymod.check_algorithm(algorithm)
         d = self.domain_dir(domain)
-        _mkdir_private(d)
+        mkdir_private(d)
         self._clean_tmp(domain)
         now = self.clock()
         for sel in self.orphans(domain):
@@ -456,12 +315,6 @@ class Keystore:
         path = self.key_path(domain, selector)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
         self._append(domain, {"event": "retired", "selector": selector})
         return self.key(domain, selector)
-
-
-def _evolve(k: Key, **changes) -> Key:
-    from dataclasses import replace
-
-    return replace(k, **changes)
