@@ -13,7 +13,8 @@ import pytest
 
 from mailops.dkim.keystore import Keystore
 from mailops.dkim.ports import _RealPorts
-from mailops.dkim.rotation import DomainPolicy, Rotation
+from mailops.dkim.rotation import Rotation
+from mailops.dkim.turn import DomainPolicy
 from mailops.dns.query import use_inventory_servers
 from mailops.inventory import InventoryHost, parse_mail_settings
 

@@ -34,13 +34,8 @@ from mailops.dkim.keystore import (
     Keystore,
 )
 from mailops.dkim.report import format_results, status_table
-from mailops.dkim.rotation import (
-    DomainPolicy,
-    Rotation,
-    grace_period,
-    policies_from_hosts,
-    rotate_dkim,
-)
+from mailops.dkim.rotation import Rotation, rotate_dkim
+from mailops.dkim.turn import DomainPolicy, grace_period, policies_from_hosts
 
 DOMAIN = "example.com"
 T0 = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)

@@ -99,7 +99,7 @@ def _load(inventory: Path, keystore: Path | None, domains: list[str] | None, *,
           clock=None):
     """(hosts, settings, Keystore, selected DomainPolicy list) or a clear exit."""
     from ..dkim.keystore import Keystore
-    from ..dkim.rotation import policies_from_hosts
+    from ..dkim.turn import policies_from_hosts
     from ..inventory import SettingsError, load_inventory
 
     try:
@@ -138,7 +138,7 @@ def _run(domains, inventory, dry_run, margin, wait_timeout, keystore, *, retire_
             # Retirement planning needs nothing but the keystore: the retire-after
             # times were fixed when each key started retiring.
             from ..dkim.keystore import Keystore
-            from ..dkim.rotation import DomainPolicy
+            from ..dkim.turn import DomainPolicy
 
             hosts, settings, ks = [], None, Keystore(keystore, clock=clock)
             policies = [DomainPolicy(d) for d in (domains or ks.domains())]

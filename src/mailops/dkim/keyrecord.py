@@ -1,8 +1,8 @@
 """One DKIM key as the keystore's history says it is now, its states and times.
 
-Split from keystore.py (which owns the files and the history log); the states are
-those of the lifecycle drawn there. No private key material here: a Key holds only
-the path of its 0600 PEM file.
+Split from keystore.py (keyfiles.py owns the files, keyhistory.py the history log);
+the states are those of the lifecycle drawn in keystore.py. No private key
+material here: a Key holds only the path of its 0600 PEM file.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """What a rotation did, or would do, and where each key stands: the text an operator reads.
 
-:class:`DomainResult` collects one run's steps for one domain (the state machine
-in rotation.py fills it in; a dry run's steps read "would …"); :func:`format_results`
+:class:`DomainResult` collects one run's steps for one domain (the steps in
+transitions.py fill it in; a dry run's steps read "would …"); :func:`format_results`
 prints them; :func:`status_table` is `mailops dkim status`.
 """
 
