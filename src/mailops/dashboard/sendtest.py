@@ -59,21 +59,11 @@ class Jobs:
     def _run(self, job: Job) -> None:
         try:
             job.result = self.sources.send_test(job.address, job.sender or None,
-                                                on_progress=_progress(job))
+                                                on_progress=job.progress.append)
         except Exception as e:  # noqa: BLE001 - the page shows why the test did not run
             job.error = str(e) or type(e).__name__
         finally:
             job.done = True
-
-
-def _progress(job: Job):
-    def report(*args: Any, **kwargs: Any) -> None:
-        text = " ".join(str(a) for a in args if a is not None)
-        if kwargs:
-            text = (text + " " + " ".join(f"{k}={v}" for k, v in kwargs.items())).strip()
-        if text:
-            job.progress.append(text)
-    return report
 
 
 def view(request: Request) -> Response:

@@ -27,10 +27,6 @@ from typing import Any
 POSTURE_TTL = 120.0  # seconds an overview's checks are shown before they run again
 
 
-class DeliveryLogMissing(RuntimeError):
-    """This mailops has no delivery log (mailops.delivery) to read."""
-
-
 @dataclass
 class Posture:
     """`mailops check`'s findings, grouped for the overview, and when they were made."""
@@ -164,27 +160,18 @@ class Sources:
     # ------------------------------------------------------------------ delivery log
 
     def messages(self, **filters: Any) -> list[dict]:
-        fetch = _delivery("fetch")
+        from ..delivery import fetch
+
         return self.on_hosts(fetch.messages, self.hosts, **filters)
 
     def trace(self, ident: str) -> list[dict]:
-        fetch = _delivery("fetch")
+        from ..delivery import fetch
+
         return self.on_hosts(fetch.trace, self.hosts, ident)
 
     def send_test(self, address: str, sender: str | None,
                   on_progress: Callable[[str], None]) -> dict:
-        sendtest = _delivery("sendtest")
+        from ..delivery import sendtest
+
         return self.on_hosts(sendtest.send_test, self.hosts, address, sender=sender,
                              on_progress=on_progress)
-
-
-def _delivery(name: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(f"mailops.delivery.{name}")
-    except ImportError as e:
-        raise DeliveryLogMissing(
-            f"the delivery log is not part of this mailops ({e}); the messages, trace and "
-            "send-test pages need mailops.delivery") from None
-

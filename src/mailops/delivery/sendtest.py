@@ -38,6 +38,7 @@ from email.policy import default as default_policy
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
 
+from ..onhost.status.report import SENDMAIL
 from . import fetch
 
 if TYPE_CHECKING:
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
 
 FINAL = ("delivered", "sent", "bounced", "rejected", "discarded")
 POLL = 2.0  # seconds between looks at the delivery log
-SENDMAIL = "/usr/sbin/sendmail"
 
 
 class SendTestError(RuntimeError):

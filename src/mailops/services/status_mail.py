@@ -12,12 +12,12 @@ from __future__ import annotations
 import shlex
 
 from ..inventory import MailSettings
+from ..onhost.status import CONFIG
 from .bounce import BOUNCE_DB, BOUNCE_STATE_DIR
 from .dovecot import VMAIL_HOME
 from .onhost import module_argv
 from .tls import certificates
 
-CONFIG = "/etc/mailops/status-mail.json"  # = mailops_host.status.CONFIG
 STATE_DIR = f"{BOUNCE_STATE_DIR}/status-mail"  # last-report.json: root only
 UNIT_DIR = "/etc/systemd/system"
 SERVICE = "mailops-status-mail.service"
