@@ -1,4 +1,5 @@
-"""Shared pieces of the service tasks: the package set, template rendering, local scratch."""
+"""Shared pieces of the service tasks: the package set, the templates folder, local scratch
+files, services enabled and running."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from pyinfra.api import operation
 from pyinfra.api.operation import OperationMeta
 from pyinfra.context import ctx_host
 from pyinfra.facts.deb import DebPackages
-from pyinfra.operations import apt, files, server
+from pyinfra.operations import apt, server
 
-from mailops.services.render import JINJA_ENV_KWARGS, TEMPLATES_DIR
+from mailops.services.render import TEMPLATES_DIR
 
 from . import _snapshot as snapshot
 
@@ -94,22 +95,6 @@ def ensure_packages(name: str, packages: list[str], *,
         update=True,
         cache_time=3600,
         no_recommends=no_recommends,
-    )
-
-
-def template(name: str, src: str, dest: str, context: dict, *, user: str = "root",
-             group: str = "root", mode: str = "644") -> OperationMeta:
-    """files.template with the Jinja options the tests render with (services.render)."""
-    return files.template(
-        name=name,
-        src=str(TEMPLATES / src),
-        dest=dest,
-        user=user,
-        group=group,
-        mode=mode,
-        # files.template pops "loader" from this dict: hand it a fresh copy every time.
-        jinja_env_kwargs=dict(JINJA_ENV_KWARGS),
-        **context,
     )
 
 

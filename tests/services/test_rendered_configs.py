@@ -174,6 +174,15 @@ def postconf(rendered, *args):
     return p.stdout
 
 
+def postconf_values(rendered) -> dict[str, str]:
+    """main.cf as postconf -n -x reports it: each set parameter, macros expanded."""
+    values = {}
+    for line in postconf(rendered, "-n", "-x").splitlines():
+        name, _, value = line.partition("=")
+        values[name.strip()] = value.strip()
+    return values
+
+
 def test_main_cf_is_accepted_by_postconf_without_a_single_warning(rendered):
     out = postconf(rendered, "-n")
     assert "myhostname = mx.example.test" in out
@@ -202,10 +211,7 @@ def test_submission_requires_auth_and_refuses_sender_login_mismatch(rendered):
 
 
 def test_the_policy_parameters_have_the_values_the_issue_asks_for(rendered, lab):
-    values = {}
-    for line in postconf(rendered, "-n", "-x").splitlines():
-        name, _, value = line.partition("=")
-        values[name.strip()] = value.strip()
+    values = postconf_values(rendered)
     assert values["smtpd_relay_restrictions"].endswith("reject_unauth_destination")
     assert "reject_unlisted_recipient" in values["smtpd_recipient_restrictions"]
     assert values["smtpd_reject_unlisted_recipient"] == "yes"

@@ -131,12 +131,9 @@ def test_port_25_mail_without_a_login_is_left_alone(milter):
 
 
 def test_postfix_security_parameters_are_in_effect_on_every_smtpd_service(rendered):  # noqa: F811
-    from test_rendered_configs import postconf
+    from test_rendered_configs import postconf, postconf_values
 
-    values = {}
-    for line in postconf(rendered, "-n", "-x").splitlines():
-        name, _, value = line.partition("=")
-        values[name.strip()] = value.strip()
+    values = postconf_values(rendered)
     assert values["smtpd_forbid_bare_newline"] == "yes"
     assert values["smtpd_forbid_bare_newline_exclusions"] == ""
     assert values["smtpd_forbid_unauth_pipelining"] == "yes"

@@ -24,12 +24,10 @@ import os
 import secrets
 from pathlib import Path
 
-from jinja2 import Template
-
 from . import config, pebble, pki
 from .proc import run
+from .templates import render
 
-TEMPLATES = Path(__file__).resolve().parents[3] / "templates" / "lab"
 SPF_INCLUDE = "_spf.relay.remote.test"
 ACCOUNTS = ("example", "tenant2")  # one login per lab tenant
 PORTS = (587, 465)
@@ -51,8 +49,7 @@ def configure(root: Path, m: config.Machine, fs: Path) -> None:
     pki.issue(pebble.ca_bundle(root).parent, d / "tls", [m.fqdn], [m.address])
 
     exim = fs / EXIM_DIR
-    (exim / "exim4.conf").write_text(Template((TEMPLATES / "relay-exim4.conf.j2").read_text())
-                                     .render(fqdn=m.fqdn, ports=PORTS))
+    (exim / "exim4.conf").write_text(render("relay-exim4.conf.j2", fqdn=m.fqdn, ports=PORTS))
     private = {
         "relay-passwd": "".join(f"{user}: {pw}\n" for user, pw in accounts.items()),
         "relay.crt": (d / "tls" / "fullchain.pem").read_text(),

@@ -11,27 +11,20 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from jinja2 import Template
-
 from . import config
-
-TEMPLATES = Path(__file__).resolve().parents[3] / "templates" / "lab"
+from .templates import TEMPLATES, render
 
 
 def configure(root: Path, m: config.Machine, fs: Path,
               run_in: Callable[[list[str]], object]) -> None:
-    text = Template((TEMPLATES / "remote-main.cf.j2").read_text()).render(
-        fqdn=m.fqdn, gateway=config.GATEWAY
-    )
-    (fs / "etc/postfix/main.cf").write_text(text)
+    (fs / "etc/postfix/main.cf").write_text(
+        render("remote-main.cf.j2", fqdn=m.fqdn, gateway=config.GATEWAY))
     with open(fs / "etc/postfix/master.cf", "a") as f:
         f.write((TEMPLATES / "remote-master.cf.append").read_text())
     (fs / "etc/opendkim.conf").write_text(
-        Template((TEMPLATES / "remote-opendkim.conf.j2").read_text()).render(
-            fqdn=m.fqdn, gateway=config.GATEWAY))
+        render("remote-opendkim.conf.j2", fqdn=m.fqdn, gateway=config.GATEWAY))
     (fs / "etc/opendkim-unbound.conf").write_text(
-        Template((TEMPLATES / "remote-unbound.conf.j2").read_text()).render(
-            gateway=config.GATEWAY))
+        render("remote-unbound.conf.j2", gateway=config.GATEWAY))
     # Debian's unit reads the socket from /etc/default/opendkim, overriding the conf.
     (fs / "etc/default/opendkim").write_text("RUNDIR=/run/opendkim\nUSER=opendkim\n"
                                              "GROUP=opendkim\nPIDFILE=$RUNDIR/$NAME.pid\n")

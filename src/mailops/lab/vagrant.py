@@ -25,13 +25,11 @@ import subprocess
 import time
 from pathlib import Path
 
-from jinja2 import Template
-
 from . import config, machines, remote
 from .proc import LabError, run, wait_until
+from .templates import render
 
 VM_MACHINES = ("mx1", "remote")
-TEMPLATE = Path(__file__).resolve().parents[3] / "templates" / "lab" / "Vagrantfile.j2"
 LIBVIRT_URI = "qemu:///system"
 DRIVER_ENV = "MAILOPS_LAB_VAGRANT_DRIVER"  # "kvm" (default) or "qemu" (TCG, no KVM)
 BOOT_TIMEOUT = 900  # seconds; a TCG boot takes minutes on a busy machine
@@ -59,8 +57,8 @@ def vagrantfile(release: str) -> str:
                          "virtualisation) or qemu (software emulation, TCG)")
     vms = [{"name": n, "address": config.machine(n).address, "mac": _mac(n)}
            for n in VM_MACHINES]
-    return Template(TEMPLATE.read_text()).render(
-        machines=vms, box=config.vagrant_box(release), bridge=config.BRIDGE,
+    return render(
+        "Vagrantfile.j2", machines=vms, box=config.vagrant_box(release), bridge=config.BRIDGE,
         gateway=config.GATEWAY, boot_timeout=BOOT_TIMEOUT, driver=driver,
         memory=1024, cpus=1 if driver == "qemu" else 2, prefix=prefix(),
         management_network=f"10.232.{config.INDEX}.0/24")

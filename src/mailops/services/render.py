@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-# Jinja2 options used by BOTH the deploy (files.template(jinja_env_kwargs=...)) and
-# the tests (render()), so what is validated is byte-for-byte what is uploaded.
+# Jinja2 options used by BOTH the deploy (its tasks render every file through render())
+# and the tests, so what is validated is byte-for-byte what is uploaded.
 JINJA_ENV_KWARGS: dict[str, Any] = {"trim_blocks": True, "lstrip_blocks": True}
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
