@@ -155,8 +155,27 @@ def test_opendkim_survives_100_port_25_sessions_and_50_submissions(lab, lab_dns)
           f"{deferred['25']} (25) + {deferred['587']} (587) and then delivered; lost "
           f"{len(lost)}, unsigned {len(unsigned)}, inbound unchecked {len(unchecked)}; "
           f"OpenDKIM restarts {restarts}")
-    assert (lost, unsigned, unchecked) == ([], [], [])
+    assert (lost, unsigned, unchecked) == ([], [], []), where(lost)
     assert opendkim_answers() and restarts == 0
+
+
+def where(tokens: list[str]) -> str:
+    """For a failure: what each queue holds for the messages that did not arrive, and why
+    (postqueue -j: one JSON object per queued message, RFC-less but documented in
+    postqueue(1)), plus mx1's log lines for their queue ids."""
+    lines = []
+    for machine in ("mx1", "remote"):
+        for row in on(machine, "postqueue -j", check=False).stdout.splitlines():
+            q = json.loads(row)
+            for r in q.get("recipients", []):
+                lines.append(f"{machine} {q['queue_name']} {q['queue_id']} {r['address']}: "
+                             f"{r.get('delay_reason', '')}")
+    log = on("mx1", "journalctl -u postfix@- -u postfix -u dovecot --no-pager -n 4000 "
+             "--since=-10min -o cat", check=False).stdout.splitlines()
+    bad = [x for x in log if "status=deferred" in x or "status=bounced" in x
+           or "warning" in x or "fatal" in x or "error" in x.lower()]
+    return (f"{len(tokens)} not delivered in time; queued now:\n" + "\n".join(lines[:40])
+            + "\nmx1 log (deferrals, warnings, errors):\n" + "\n".join(bad[-60:]))
 
 
 def first_refusal(lab) -> tuple[int, str]:

@@ -225,6 +225,26 @@ def test_restarts_and_a_crash_lose_nothing_and_count_nothing_twice(lab, lab_dns,
     assert int(restarts) >= 1  # the kill was a failure systemd restarted from
 
 
+def test_a_damaged_cursor_is_dropped_and_the_log_goes_on(lab, lab_dns, lab_env):
+    """A stored journal cursor journalctl rejects (a damaged row) once made every start
+    fail and systemd restart the service into the same error: nothing was logged again.
+    Now it resumes at the newest indexed line and mail sent after it is logged."""
+    db = "/var/lib/mailops/delivery/delivery.sqlite3"
+    restarts = "systemctl show -p NRestarts --value mailops-delivery-log"
+    on("mx1", "systemctl stop mailops-delivery-log")
+    on("mx1", f"""python3 -c "import sqlite3; c = sqlite3.connect('{db}'); """
+              """c.execute(\"UPDATE state SET value = 's=0;i=zz' WHERE key = 'cursor'\"); """
+              """c.commit()" """)
+    before = int(on("mx1", restarts).stdout)
+    on("mx1", "systemctl start mailops-delivery-log")
+    to = fresh("after-damage")
+    send(lab, to)
+    wait_rows(lab_env, f"{to} sent", "--to", to, until=lambda r: r and r[0]["state"] == "sent")
+    assert int(on("mx1", restarts).stdout) == before
+    log = on("mx1", "journalctl -u mailops-delivery-log -o cat --since -5min").stdout
+    assert "journalctl cannot seek to the stored cursor 's=0;i=zz'" in log
+
+
 def test_the_service_runs_sandboxed_as_its_own_user(lab, deployed):
     props = on("mx1", "systemctl show -p User -p ProtectSystem -p NoNewPrivileges "
                       "-p PrivateNetwork -p Restart mailops-delivery-log").stdout

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from mailops.onhost.delivery import follow, index, query, store
+from mailops.onhost.delivery.parse import parse
 
 JOURNALS = Path(__file__).resolve().parents[1] / "fixtures" / "journal"
 DEBIAN13 = JOURNALS / "debian13.jsonl"
@@ -120,6 +121,28 @@ def test_a_restart_at_any_line_neither_misses_nor_double_counts(tmp_path, cut):
     feed(again, lines[position + 1:])
     assert query.messages(again) == query.messages(whole)
     assert query.trace(again, "waiting@remote.test") == query.trace(whole, "waiting@remote.test")
+
+
+@pytest.mark.parametrize("damage", [";t=", ";i=zz", "s=bc6f48c2217f452d", "not a cursor"])
+def test_a_cursor_journalctl_rejects_resumes_from_the_newest_indexed_line(db, damage):
+    """Real journalctl (systemd's, as on the host) judges the stored cursor. A rejected
+    one would fail every start — systemd restarting the service into the same error for
+    ever, nothing indexed again; it is dropped and reading resumes at the newest line
+    already indexed, not at the start of the retention period."""
+    _, conn = db
+    feed(conn, lines_of(DEBIAN13))
+    good = store.cursor(conn)  # captured on mx1: another journal's, and well-formed
+    assert follow.start_argv(conn, 0)[-len(follow.MATCHES) - 1] == f"--after-cursor={good}"
+    # A damaged field appended to the good cursor, or a cursor cut short / replaced.
+    damaged = good + damage if damage.startswith(";") else damage
+    conn.execute("UPDATE state SET value = ? WHERE key = 'cursor'", (damaged,))
+    # The newest line that said something about a message (not OpenDKIM's start-up).
+    newest = max(int(e["__REALTIME_TIMESTAMP"]) for e in map(json.loads, lines_of(DEBIAN13))
+                 if parse(e) is not None)
+    argv = follow.start_argv(conn, since_us=newest - 86_400_000_000)
+    assert argv[-len(follow.MATCHES) - 1] == f"--since=@{newest // 1_000_000}"
+    assert store.cursor(conn) is None
+    assert not any(a.startswith("--after-cursor") for a in argv)
 
 
 def test_a_failed_batch_stores_neither_its_rows_nor_its_cursor(db):

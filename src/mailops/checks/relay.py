@@ -22,12 +22,13 @@ import smtplib
 import socket
 import ssl
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..dns.query import txt_values
 from ..services.relay import RelayRoute, routes
 from .report import DEPLOY, DNS_APPLY, FAIL, OK, WARN, Finding, guard
-from .tls import EXPIRY_MARGIN, _helo, served_verdict
+from .tls import EXPIRY_MARGIN, _helo, served_verdict, verifying_context
 
 if TYPE_CHECKING:
     from ..inventory import InventoryHost as MailHost
@@ -105,10 +106,12 @@ def _connect(address: str, route: RelayRoute, ctx: ssl.SSLContext) -> smtplib.SM
     return s
 
 
-def auth_probe(address: str, route: RelayRoute, user: str, password: str
-               ) -> tuple[int, str]:
-    """EHLO, TLS, AUTH; QUIT. (code, text) of the AUTH reply. Never MAIL FROM."""
-    s = _connect(address, route, ssl.create_default_context())
+def auth_probe(address: str, route: RelayRoute, user: str, password: str,
+               cafile: Path | None = None) -> tuple[int, str]:
+    """EHLO, TLS (verified against ``cafile``, the inventory's ``trust_anchors``, as the
+    certificate check beside it is), AUTH; QUIT. (code, text) of the AUTH reply. Never
+    MAIL FROM."""
+    s = _connect(address, route, verifying_context(cafile))
     try:
         code, text = s.login(user, password)
         return code, text.decode(errors="replace")
@@ -172,8 +175,9 @@ def check_relays(ctx: Context, h: MailHost) -> list[Finding]:
             status, found = served_verdict(_address(ctx, r.host), r.port, "tls", r.host,
                                            ctx.now, cafile=h.settings.trust_anchors)
             return [Finding(subject, f"{name} TLS certificate", status, found,
-                            f"a certificate for {r.host} that verifies against the system "
-                            f"trust store, valid for {EXPIRY_MARGIN.days}+ days",
+                            f"a certificate for {r.host} that verifies against "
+                            f"{h.settings.trust_anchors or 'the system trust store'}, valid "
+                            f"for {EXPIRY_MARGIN.days}+ days",
                             "" if status == OK else "Postfix (secure) will not log in or hand "
                             "over mail: everything for this relay stays deferred",
                             "" if status == OK else "ask the relay's operator; or check that "
@@ -186,7 +190,8 @@ def check_relays(ctx: Context, h: MailHost) -> list[Finding]:
                 return [Finding(subject, f"{name} AUTH", WARN,
                                 f"not checked: ${r.username_env} / ${r.password_env} not in "
                                 "this environment")]
-            code, text = auth_probe(_address(ctx, r.host), route, user, password)
+            code, text = auth_probe(_address(ctx, r.host), route, user, password,
+                                    h.settings.trust_anchors)
             status, found = auth_verdict(code, text, user)
             return [Finding(subject, f"{name} AUTH", status, found,
                             "235 Authentication succeeded",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import queue
 import subprocess
+import sys
 import threading
 import time
 
@@ -47,6 +48,32 @@ def journal_argv(cursor: str | None, since_us: int, journalctl: str = JOURNALCTL
     else:
         argv.append(f"--since=@{since_us // 1_000_000}")
     return [*argv, *MATCHES]
+
+
+def usable_cursor(cursor: str, journalctl: str = JOURNALCTL) -> bool:
+    """Can journalctl seek to ``cursor``? A malformed one (a damaged row, a hand edit)
+    makes it exit at once with "Failed to seek to cursor"; started from it, the service
+    would fail, be restarted by systemd into the same error, and index nothing ever
+    again. A well-formed cursor of a vacuumed or foreign journal is fine: journalctl
+    seeks to the nearest entry."""
+    r = subprocess.run([journalctl, f"--after-cursor={cursor}", "--lines=0", "--no-pager",
+                        "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return r.returncode == 0
+
+
+def start_argv(conn, since_us: int, journalctl: str = JOURNALCTL) -> list[str]:
+    """The journalctl command line for this start: after the stored cursor when journalctl
+    can seek to it; else from the newest line already indexed (a line of that same
+    microsecond may then be read twice: one timeline event shown twice, never a
+    message missed), or ``since_us`` for a new database."""
+    cursor = store.cursor(conn)
+    if cursor and not usable_cursor(cursor, journalctl):
+        newest = store.newest_us(conn)
+        print(f"delivery-log: journalctl cannot seek to the stored cursor {cursor[:60]!r}; "
+              f"reading again from the newest indexed line ({newest} µs)", file=sys.stderr)
+        store.forget_cursor(conn)
+        cursor, since_us = None, max(since_us, newest)
+    return journal_argv(cursor, since_us, journalctl)
 
 
 def index_lines(conn, indexer: index.Indexer, lines: list[bytes | str]) -> int:
@@ -81,7 +108,7 @@ def follow(db: str, *, retention_days: int = 30, subjects: bool = False,
     indexer = index.Indexer(conn, subjects=subjects)
     retention_us = retention_days * DAY_US
     since_us = int(clock() * 1_000_000) - retention_us
-    argv = journal_argv(store.cursor(conn), since_us, journalctl)
+    argv = start_argv(conn, since_us, journalctl)
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     lines: queue.Queue = queue.Queue(maxsize=4 * BATCH_LINES)
     threading.Thread(target=_reader, args=(proc.stdout, lines), daemon=True).start()

@@ -118,6 +118,17 @@ def cursor(conn: sqlite3.Connection) -> str | None:
     return row[0] if row else None
 
 
+def forget_cursor(conn: sqlite3.Connection) -> None:
+    conn.execute("DELETE FROM state WHERE key = 'cursor'")
+
+
+def newest_us(conn: sqlite3.Connection) -> int:
+    """When the newest line indexed was logged (0 for an empty database)."""
+    row = conn.execute("SELECT max(coalesce((SELECT max(last_us) FROM messages), 0), "
+                       "coalesce((SELECT max(ts_us) FROM mailbox_saves), 0))").fetchone()
+    return row[0]
+
+
 def apply_batch(conn: sqlite3.Connection, indexer, facts, cursor_value: str | None) -> None:
     """Apply ``facts`` and store ``cursor_value`` in ONE transaction: all or nothing."""
     conn.execute("BEGIN IMMEDIATE")
