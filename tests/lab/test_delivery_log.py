@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 import smtplib
 import subprocess
 import sys
@@ -231,12 +232,14 @@ def test_a_damaged_cursor_is_dropped_and_the_log_goes_on(lab, lab_dns, lab_env):
     Now it resumes at the newest indexed line and mail sent after it is logged."""
     db = "/var/lib/mailops/delivery/delivery.sqlite3"
     restarts = "systemctl show -p NRestarts --value mailops-delivery-log"
+    damage = ("import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE "
+              "state SET value = 's=0;i=zz' WHERE key = 'cursor'\"); c.commit()")
     on("mx1", "systemctl stop mailops-delivery-log")
-    on("mx1", f"""python3 -c "import sqlite3; c = sqlite3.connect('{db}'); """
-              """c.execute(\"UPDATE state SET value = 's=0;i=zz' WHERE key = 'cursor'\"); """
-              """c.commit()" """)
-    before = int(on("mx1", restarts).stdout)
-    on("mx1", "systemctl start mailops-delivery-log")
+    try:
+        on("mx1", f"python3 -c {shlex.quote(damage)} {db}")
+        before = int(on("mx1", restarts).stdout)
+    finally:
+        on("mx1", "systemctl start mailops-delivery-log")
     to = fresh("after-damage")
     send(lab, to)
     wait_rows(lab_env, f"{to} sent", "--to", to, until=lambda r: r and r[0]["state"] == "sent")
