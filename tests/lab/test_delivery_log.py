@@ -196,12 +196,23 @@ def test_restarts_and_a_crash_lose_nothing_and_count_nothing_twice(lab, lab_dns,
         on("mx1", f"({script}) >/dev/null 2>&1 & sleep 0.3; "
                   "systemctl restart mailops-delivery-log; sleep 0.5; "
                   "systemctl kill -s KILL mailops-delivery-log; wait")
-    # Restart=on-failure brings it back; the deferred ones go out now.
-    flush_mx1()
+    # Restart=on-failure brings it back; the deferred ones go out now. remote, just
+    # restarted, may still tempfail a few (its milter under the burst): flushed again every
+    # 10 s rather than waiting out mx1's backoff. Every attempt is a journal line, and the
+    # count below is checked against the journal whatever it is.
+    last_flush = [0.0]
+
+    def all_sent(found: list[dict]) -> bool:
+        if sum(1 for x in found if x["recipient"] in burst and x["state"] == "sent") == \
+                len(burst):
+            return True
+        if time.monotonic() - last_flush[0] > 10:
+            flush_mx1()
+            last_flush[0] = time.monotonic()
+        return False
+
     found = wait_rows(lab_env, "the burst sent", "--to", "@remote.test", "--since", "10m",
-                      "--limit", "1000",
-                      until=lambda r: sum(1 for x in r if x["recipient"] in burst and
-                                          x["state"] == "sent") == len(burst))
+                      "--limit", "1000", until=all_sent)
     mine = [x for x in found if x["recipient"] in burst]
     assert sorted(x["recipient"] for x in mine) == sorted(burst)  # one row each
     # Attempts = the delivery lines Postfix really logged for the recipient.
@@ -209,7 +220,7 @@ def test_restarts_and_a_crash_lose_nothing_and_count_nothing_twice(lab, lab_dns,
     logged = {to: sum(1 for ln in journal.splitlines() if f": to=<{to}>," in ln)
               for to in burst}
     assert {x["recipient"]: x["attempts"] for x in mine} == logged
-    assert set(logged.values()) <= {1, 2}  # 2: deferred while remote was down
+    assert min(logged.values()) >= 1
     slow_row = only(wait_rows(lab_env, f"{slow} sent", "--to", slow,
                               until=lambda r: r and r[0]["state"] == "sent"))
     assert slow_row["attempts"] == 2
@@ -237,13 +248,13 @@ def test_a_damaged_cursor_is_dropped_and_the_log_goes_on(lab, lab_dns, lab_env):
     on("mx1", "systemctl stop mailops-delivery-log")
     try:
         on("mx1", f"python3 -c {shlex.quote(damage)} {db}")
-        before = int(on("mx1", restarts).stdout)
     finally:
+        # An explicit start resets systemd's count of automatic restarts to 0.
         on("mx1", "systemctl start mailops-delivery-log")
     to = fresh("after-damage")
     send(lab, to)
     wait_rows(lab_env, f"{to} sent", "--to", to, until=lambda r: r and r[0]["state"] == "sent")
-    assert int(on("mx1", restarts).stdout) == before
+    assert int(on("mx1", restarts).stdout) == 0
     log = on("mx1", "journalctl -u mailops-delivery-log -o cat --since -5min").stdout
     assert "journalctl cannot seek to the stored cursor 's=0;i=zz'" in log
 
