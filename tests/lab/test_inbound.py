@@ -271,9 +271,9 @@ def listed_address(lab, lab_dns):
     """A second address on remote, listed in the lab DNSBL (127.0.0.2); withdrawn after."""
     from remote_sender import update
     records = [(reversed_name(LISTED), "A", "127.0.0.2")]
-    update("remote.test", lab, records)
     # The interface that has remote's lab address: host0 in a container, eth1 in a VM.
     dev = on("remote", f"ip -o -4 addr show to {REMOTE_IP}/32").stdout.split()[1]
+    update("remote.test", lab, records)
     on("remote", f"ip addr add {LISTED}/24 dev {dev}")
     try:
         yield LISTED
