@@ -271,12 +271,14 @@ def listed_address(lab, lab_dns):
     """A second address on remote, listed in the lab DNSBL (127.0.0.2); withdrawn after."""
     from remote_sender import update
     records = [(reversed_name(LISTED), "A", "127.0.0.2")]
+    # The interface that has remote's lab address: host0 in a container, eth1 in a VM.
+    dev = on("remote", f"ip -o -4 addr show to {REMOTE_IP}/32").stdout.split()[1]
     update("remote.test", lab, records)
-    on("remote", f"ip addr add {LISTED}/24 dev host0")
+    on("remote", f"ip addr add {LISTED}/24 dev {dev}")
     try:
         yield LISTED
     finally:
-        on("remote", f"ip addr del {LISTED}/24 dev host0", check=False)
+        on("remote", f"ip addr del {LISTED}/24 dev {dev}", check=False)
         update("remote.test", lab, records, delete=True)
 
 
