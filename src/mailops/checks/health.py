@@ -13,6 +13,7 @@ import ipaddress
 import re
 from typing import TYPE_CHECKING
 
+from ..onhost.status.dnsbl import REFUSAL_NET
 from ..services.dovecot import VMAIL_HOME as MAIL_STORE
 from .report import DEPLOY, FAIL, OK, WARN, Finding
 
@@ -102,8 +103,7 @@ def check_host_health(ctx: Context, h: MailHost) -> list[Finding]:
 def _dnsbl_finding(subject: str, zone: str, codes: str, listed: list[str],
                    unlisted: list[str], inventory: str) -> Finding:
     check = f"DNSBL {zone} through the host's resolver"
-    refused = [a for a in listed + unlisted
-               if ipaddress.ip_address(a) in ipaddress.ip_network("127.255.255.0/24")]
+    refused = [a for a in listed + unlisted if ipaddress.ip_address(a) in REFUSAL_NET]
     if refused:
         return Finding(subject, check, FAIL, f"the list answers {', '.join(refused)}: it "
                        "refuses this resolver's queries", "127.0.0.2 listed with a code "

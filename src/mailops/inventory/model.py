@@ -28,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from .base import InventoryModel
+from .base import InventoryModel as _Model
 from .inbound import Inbound, Resolver
 from .reporting import DeliveryLog, StatusMail
 from .types import (
@@ -59,9 +59,6 @@ DKIM_ALGORITHMS = ("rsa-2048", "rsa-3072", "rsa-4096", "ed25519")
 DEFAULT_KEYSTORE = "~/.local/share/mailops/keystore"
 # RFC 8461 §3.2: max_age is at most 31557600 seconds (about a year).
 MTA_STS_MAX_AGE_LIMIT = 31557600
-
-
-_Model = InventoryModel
 
 
 # --------------------------------------------------------------------------- one domain
