@@ -151,8 +151,11 @@ TABLES = ("TEXT_RULES", "STAGE_RULES")
 def _flatten(name: str) -> list[tuple[str, str, tuple[str, ...], str | None]]:
     """(reason, longest required literal, the other required literals, pattern or None
     when the literal is the whole pattern) for every alternative of table ``name``."""
+    # Imported here: on the host the hook reads the tables already flattened (rules_flat).
+    from . import phrases
+
     flat = []
-    for reason, alts in getattr(rules, name):
+    for reason, alts in getattr(phrases, name):
         for alt in alts:
             if _META.isdisjoint(alt):
                 flat.append((reason, alt, (), None))
@@ -167,7 +170,7 @@ def flat_module() -> bytes:
     flattened when the package is built, so the hook (a fresh process per bounce) does
     not scan some 300 patterns for their literals on every run (about 1 ms)."""
     tables = {name: _flatten(name) for name in TABLES}
-    return (f'"""Made from rules.py by classify.flat_module when the package was built."""\n'
+    return (f'"""Made from phrases.py by classify.flat_module when the package was built."""\n'
             f"FLAT = {tables!r}\n").encode()
 
 
@@ -245,7 +248,7 @@ def find_replycode(text: str) -> int | None:
 
 @functools.lru_cache(maxsize=256)  # the same report text serves every recipient
 def reason_from_text(text: str) -> str | None:
-    """The reason the free text describes, or None (rules.TEXT_RULES)."""
+    """The reason the free text describes, or None (phrases.TEXT_RULES)."""
     if not text:
         return None
     reason = _first("TEXT_RULES", text[:20000].lower())
@@ -262,7 +265,7 @@ def _said(text: str) -> str | None:
 @functools.lru_cache(maxsize=256)
 def find_stage(text: str) -> str | None:
     """The SMTP command a refusal answered ("data", "rcpt", "mail", "connect"), if the
-    text says (rules.STAGE_RULES)."""
+    text says (phrases.STAGE_RULES)."""
     return _first("STAGE_RULES", text[:20000].lower()) if text else None
 
 

@@ -29,7 +29,7 @@ SUPPRESSION_MAP = f"{POSTFIX_MAPS_DIR}/suppression.cf"  # sqlite_table(5), via p
 # tests/unit/test_bounce_wiring.py checks this list against the real imports.
 BOUNCE_HOOK_MODULES = ("hookmain", "config", "parse", "report", "message", "mime",
                        "dsn", "legacy", "arf", "notice", "autoreply", "classify", "rules",
-                       "lazyre", "store", "verp")
+                       "phrases", "lazyre", "store", "verp")
 
 
 def bounce_addresses(settings: MailSettings) -> list[str]:
