@@ -103,6 +103,12 @@ def machine_snapshot() -> dict:
     }
 
 
+def flush_mx1() -> None:
+    """Retry mx1's deferred mail now instead of after its backoff (postqueue(1) -f), as
+    an operator does once the other side is well again."""
+    on("mx1", "postqueue -f")
+
+
 def flush_resolver(zone: str) -> None:
     """What an operator does after changing records: mx1's resolver forgets the zone (it
     may hold a negative answer from before)."""

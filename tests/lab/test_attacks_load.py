@@ -8,6 +8,7 @@ DEADLINE seconds. A client that gets a 4xx tries again, as an MTA or mail client
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import email
 import email.policy
@@ -20,7 +21,7 @@ import time
 import dkim
 import mailclients as mc
 import pytest
-from labtools import client_addresses, on
+from labtools import client_addresses, flush_mx1, on
 
 from mailops.dkim.keystore import Keystore
 
@@ -135,11 +136,18 @@ def test_opendkim_survives_100_port_25_sessions_and_50_submissions(lab, lab_dns)
     # mode again for the tests that come after.
     on("mx1", "systemctl restart postfix")
 
+    # remote is a receiver under the same burst: its OpenDKIM may answer a few messages
+    # with 451 4.7.1 (a key lookup that timed out), and mx1 keeps those queued. They are
+    # retried every 10 s here rather than after mx1's backoff (minimal_backoff_time, 300 s).
+    last_flush = time.monotonic()
     while time.monotonic() < stop:
         stored = maildir_tokens(lab.rootfs("mx1") / "var/vmail")
         at_remote = maildir_tokens(mc.remote_maildir(lab))
         if set(inbound) <= set(stored) and set(outbound) <= set(at_remote):
             break
+        if time.monotonic() - last_flush > 10:
+            flush_mx1()
+            last_flush = time.monotonic()
         time.sleep(1)
     lost = [t for t in inbound if t not in stored] + [t for t in outbound if t not in at_remote]
     unsigned = [t for t, domain in outbound.items() if t in at_remote
@@ -162,7 +170,7 @@ def test_opendkim_survives_100_port_25_sessions_and_50_submissions(lab, lab_dns)
 def where(tokens: list[str]) -> str:
     """For a failure: what each queue holds for the messages that did not arrive, and why
     (postqueue -j: one JSON object per queued message, RFC-less but documented in
-    postqueue(1)), plus mx1's log lines for their queue ids."""
+    postqueue(1)), plus mx1's and remote's deferrals, warnings and errors."""
     lines = []
     for machine in ("mx1", "remote"):
         for row in on(machine, "postqueue -j", check=False).stdout.splitlines():
@@ -170,12 +178,17 @@ def where(tokens: list[str]) -> str:
             for r in q.get("recipients", []):
                 lines.append(f"{machine} {q['queue_name']} {q['queue_id']} {r['address']}: "
                              f"{r.get('delay_reason', '')}")
-    log = on("mx1", "journalctl -u postfix@- -u postfix -u dovecot --no-pager -n 4000 "
-             "--since=-10min -o cat", check=False).stdout.splitlines()
-    bad = [x for x in log if "status=deferred" in x or "status=bounced" in x
-           or "warning" in x or "fatal" in x or "error" in x.lower()]
-    return (f"{len(tokens)} not delivered in time; queued now:\n" + "\n".join(lines[:40])
-            + "\nmx1 log (deferrals, warnings, errors):\n" + "\n".join(bad[-60:]))
+    out = [f"{len(tokens)} not delivered in time; queued now:", *lines[:40]]
+    for machine in ("mx1", "remote"):
+        log = on(machine, "journalctl -u postfix@- -u postfix -u dovecot -u opendkim "
+                 "--no-pager -n 4000 --since=-10min -o cat", check=False).stdout.splitlines()
+        bad = [x for x in log if "status=deferred" in x or "status=bounced" in x
+               or "warning" in x or "fatal" in x or "error" in x.lower()]
+        # The same warning many times over says no more than once with its count.
+        counted = collections.Counter(bad)
+        out += [f"{machine} log (deferrals, warnings, errors):",
+                *[x + (f"  (x{n})" if n > 1 else "") for x, n in counted.items()][-40:]]
+    return "\n".join(out)
 
 
 def first_refusal(lab) -> tuple[int, str]:

@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from labtools import REPO, on
+from labtools import REPO, flush_mx1, on
 from mailclients import REMOTE, inject_at_remote, new_message, smtp, submit
 
 pytestmark = pytest.mark.lab
@@ -73,10 +73,6 @@ def remote_down():
         yield
     finally:
         on("remote", "systemctl start postfix")
-
-
-def flush_mx1() -> None:
-    on("mx1", "postqueue -f")
 
 
 def only(found: list[dict]) -> dict:
