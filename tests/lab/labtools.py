@@ -7,7 +7,8 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,6 +108,20 @@ def flush_mx1() -> None:
     """Retry mx1's deferred mail now instead of after its backoff (postqueue(1) -f), as
     an operator does once the other side is well again."""
     on("mx1", "postqueue -f")
+
+
+def flush_mx1_every(seconds: float = 10.0) -> Callable[[], None]:
+    """For a wait loop: a call that flushes mx1's queue when ``seconds`` have passed since
+    the last flush (or since this was made), so mail a busy receiver deferred is retried
+    within the test's deadline instead of after mx1's backoff (minimal_backoff_time)."""
+    last = time.monotonic()
+
+    def maybe() -> None:
+        nonlocal last
+        if time.monotonic() - last > seconds:
+            flush_mx1()
+            last = time.monotonic()
+    return maybe
 
 
 def flush_resolver(zone: str) -> None:

@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from labtools import REPO, flush_mx1, on
+from labtools import REPO, flush_mx1, flush_mx1_every, on
 from mailclients import REMOTE, inject_at_remote, new_message, smtp, submit
 
 pytestmark = pytest.mark.lab
@@ -196,15 +196,14 @@ def test_restarts_and_a_crash_lose_nothing_and_count_nothing_twice(lab, lab_dns,
     # restarted, may still tempfail a few (its milter under the burst): flushed again every
     # 10 s rather than waiting out mx1's backoff. Every attempt is a journal line, and the
     # count below is checked against the journal whatever it is.
-    last_flush = [0.0]
+    flush_mx1()
+    retry_deferred = flush_mx1_every(10)
 
     def all_sent(found: list[dict]) -> bool:
         if sum(1 for x in found if x["recipient"] in burst and x["state"] == "sent") == \
                 len(burst):
             return True
-        if time.monotonic() - last_flush[0] > 10:
-            flush_mx1()
-            last_flush[0] = time.monotonic()
+        retry_deferred()
         return False
 
     found = wait_rows(lab_env, "the burst sent", "--to", "@remote.test", "--since", "10m",
